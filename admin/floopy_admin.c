@@ -1,0 +1,312 @@
+/* The operator's admin API (SetHandler floopy-admin): organisations and their API keys, behind
+ * the deployment's own credential (FloopyAdminTokenFile). Organisation keys never reach it.
+ * Every write is an audit event, stored in the same transaction as the change. */
+#include <apr_strings.h>
+#include <http_protocol.h>
+
+#include "mod_floopy.h"
+#include "floopy_store.h"
+#include "fl_json.h"
+#include "fl_util.h"
+
+#define ACTOR "deployment-admin"
+
+typedef struct admin_t {
+    request_rec *r;
+    ap_dbd_t *db;
+} admin_t;
+
+static json_t *org_json(apr_pool_t *p, const char **row)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(row[0]));
+    json_object_set_new(o, "object", json_string("organization"));
+    json_object_set_new(o, "name", json_string(row[1]));
+    json_object_set_new(o, "plan", json_string(row[2]));
+    json_object_set_new(o, "pooling_opt_out", json_boolean(row[3] && strcmp(row[3], "0")));
+    json_object_set_new(o, "created_at", json_string(fl_time_sql_to_iso(p, row[4])));
+    return o;
+}
+
+static json_t *key_json(apr_pool_t *p, const char **row)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(row[0]));
+    json_object_set_new(o, "object", json_string("api_key"));
+    json_object_set_new(o, "organization_id", json_string(row[1]));
+    json_object_set_new(o, "name", row[2] ? json_string(row[2]) : json_null());
+    json_object_set_new(o, "role", json_string(row[3]));
+    json_object_set_new(o, "key_prefix", json_string(row[4]));
+    json_object_set_new(o, "created_at", json_string(fl_time_sql_to_iso(p, row[5])));
+    json_object_set_new(o, "revoked_at",
+                        row[6] ? json_string(fl_time_sql_to_iso(p, row[6])) : json_null());
+    return o;
+}
+
+static int db_failed(request_rec *r)
+{
+    return floopy_fail(r, 500, "api_error", "internal_error", NULL, "the database refused the change");
+}
+
+static int send_list(request_rec *r, apr_array_header_t *rows,
+                     json_t *(*conv)(apr_pool_t *, const char **))
+{
+    json_t *list = json_object(), *data = json_array();
+    int i;
+    for (i = 0; i < rows->nelts; i++) {
+        json_array_append_new(data, conv(r->pool, APR_ARRAY_IDX(rows, i, const char **)));
+    }
+    json_object_set_new(list, "object", json_string("list"));
+    json_object_set_new(list, "data", data);
+    return floopy_send_json(r, 200, list);
+}
+
+/* Runs one statement and its audit event in one transaction. */
+static apr_status_t write_audited(admin_t *a, const char *label, int nargs, const char **args,
+                                  int *paffected, const char *org, const char *action,
+                                  const char *target, json_t *before, json_t *after)
+{
+    apr_pool_t *p = a->r->pool;
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+    if (apr_dbd_transaction_start(a->db->driver, p, a->db->handle, &tx)) return APR_EGENERAL;
+    rv = floopy_db_exec(p, a->db, label, nargs, args, paffected);
+    if (rv == APR_SUCCESS && (!paffected || *paffected > 0)) {
+        rv = floopy_audit(p, a->db, org, ACTOR, action, target, before, after);
+    }
+    if (rv != APR_SUCCESS) {
+        apr_dbd_transaction_mode_set(a->db->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    apr_dbd_transaction_end(a->db->driver, p, tx);
+    return rv;
+}
+
+static const char *str_field(json_t *body, const char *key, int required, apr_size_t max,
+                             request_rec *r, fl_error_t **pe)
+{
+    json_t *v = json_object_get(body, key);
+    if (!v || json_is_null(v)) {
+        if (required) *pe = fl_error_invalid(r->pool, "missing_required_parameter", key,
+                                             "'%s' is required", key);
+        return NULL;
+    }
+    if (!json_is_string(v) || !*json_string_value(v) || strlen(json_string_value(v)) > max) {
+        *pe = fl_error_invalid(r->pool, "invalid_type", key,
+                               "'%s' must be a non-empty string of at most %lu bytes", key,
+                               (unsigned long)max);
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static const char *one_of(const char *v, const char *const *allowed)
+{
+    for (; *allowed; allowed++) if (!strcmp(v, *allowed)) return *allowed;
+    return NULL;
+}
+
+static int org_create(admin_t *a)
+{
+    static const char *const plans[] = { "free", "pro", "enterprise", NULL };
+    request_rec *r = a->r;
+    json_t *body;
+    fl_error_t *e = NULL;
+    const char *name, *plan, *args[5];
+    char id[FL_UUID_LEN + 1];
+    apr_time_t now = apr_time_now();
+
+    if ((e = floopy_read_json(r, &body))) return floopy_send_error(r, e);
+    name = str_field(body, "name", 1, 200, r, &e);
+    plan = e ? NULL : str_field(body, "plan", 0, 32, r, &e);
+    if (e) return floopy_send_error(r, e);
+    if (!plan) plan = "free";
+    if (!one_of(plan, plans)) {
+        return floopy_fail(r, 400, "invalid_request_error", "invalid_value", "plan",
+                           "'plan' must be free, pro or enterprise");
+    }
+    fl_uuid7(id, now);
+    args[0] = id; args[1] = name; args[2] = plan; args[3] = "0"; args[4] = fl_time_sql(r->pool, now);
+    if (write_audited(a, FLOOPY_SQL_ORG_INS, 5, args, NULL, id, "organization.create", id, NULL,
+                      fl_json_pool_own(r->pool, org_json(r->pool, args)))) {
+        return db_failed(r);
+    }
+    return floopy_send_json(r, 201, org_json(r->pool, args));
+}
+
+static const char **org_row(admin_t *a, const char *org_id)
+{
+    apr_array_header_t *rows;
+    const char *args[1] = { org_id };
+    if (!fl_uuid_valid(org_id)
+        || floopy_db_select(a->r->pool, a->db, FLOOPY_SQL_ORG_GET, 1, args, &rows, NULL)
+        || rows->nelts == 0) {
+        return NULL;
+    }
+    return APR_ARRAY_IDX(rows, 0, const char **);
+}
+
+static int no_such(request_rec *r, const char *what)
+{
+    return floopy_fail(r, 404, "not_found_error", "not_found", "id",
+                       apr_psprintf(r->pool, "no such %s", what));
+}
+
+static int key_create(admin_t *a, const char *org_id)
+{
+    static const char *const roles[] = { "client", "admin", NULL };
+    request_rec *r = a->r;
+    json_t *body, *out;
+    fl_error_t *e = NULL;
+    const char *role, *name, *secret, *args[7];
+    char id[FL_UUID_LEN + 1], hash[FL_SHA256_HEX_LEN + 1];
+    apr_time_t now = apr_time_now();
+
+    if (!org_row(a, org_id)) return no_such(r, "organization");
+    if ((e = floopy_read_json(r, &body))) return floopy_send_error(r, e);
+    role = str_field(body, "role", 0, 16, r, &e);
+    name = e ? NULL : str_field(body, "name", 0, 200, r, &e);
+    if (e) return floopy_send_error(r, e);
+    if (!role) role = "client";
+    if (!one_of(role, roles)) {
+        return floopy_fail(r, 400, "invalid_request_error", "invalid_value", "role",
+                           "'role' must be client or admin");
+    }
+    if (fl_key_generate(r->pool, &secret) != APR_SUCCESS) return db_failed(r);
+    fl_uuid7(id, now);
+    fl_sha256_hex(secret, strlen(secret), hash);
+    args[0] = id; args[1] = org_id; args[2] = name; args[3] = hash;
+    args[4] = apr_pstrndup(r->pool, secret, 7); args[5] = role; args[6] = fl_time_sql(r->pool, now);
+    {
+        const char *row[7] = { id, org_id, name, role, args[4], args[6], NULL };
+        out = key_json(r->pool, row);
+    }
+    if (write_audited(a, FLOOPY_SQL_KEY_INS, 7, args, NULL, org_id, "api_key.create", id, NULL,
+                      fl_json_pool_own(r->pool, json_deep_copy(out)))) {
+        json_decref(out);
+        return db_failed(r);
+    }
+    json_object_set_new(out, "key", json_string(secret)); /* shown this once, never stored */
+    return floopy_send_json(r, 201, out);
+}
+
+static int key_revoke(admin_t *a, const char *key_id)
+{
+    request_rec *r = a->r;
+    apr_array_header_t *rows;
+    const char *args[2], **row;
+    int n = 0;
+
+    args[0] = key_id;
+    if (!fl_uuid_valid(key_id)
+        || floopy_db_select(r->pool, a->db, FLOOPY_SQL_KEY_GET, 1, args, &rows, NULL)
+        || rows->nelts == 0) {
+        return no_such(r, "API key");
+    }
+    row = APR_ARRAY_IDX(rows, 0, const char **);
+    if (!row[6]) {
+        args[0] = fl_time_sql(r->pool, apr_time_now());
+        args[1] = key_id;
+        if (write_audited(a, FLOOPY_SQL_KEY_REVOKE, 2, args, &n, row[1], "api_key.revoke",
+                          key_id, fl_json_pool_own(r->pool, key_json(r->pool, row)), NULL)) {
+            return db_failed(r);
+        }
+    }
+    args[0] = key_id;
+    if (floopy_db_select(r->pool, a->db, FLOOPY_SQL_KEY_GET, 1, args, &rows, NULL)
+        || rows->nelts == 0) {
+        return db_failed(r);
+    }
+    return floopy_send_json(r, 200, key_json(r->pool, APR_ARRAY_IDX(rows, 0, const char **)));
+}
+
+static int list_rows(admin_t *a, const char *label, int nargs, const char **args,
+                     json_t *(*conv)(apr_pool_t *, const char **))
+{
+    apr_array_header_t *rows;
+    if (floopy_db_select(a->r->pool, a->db, label, nargs, args, &rows, NULL)) {
+        return db_failed(a->r);
+    }
+    return send_list(a->r, rows, conv);
+}
+
+static int method_not_allowed(request_rec *r)
+{
+    return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                       "that method is not allowed here");
+}
+
+/* /organizations, /organizations/{id}/keys, /keys/{id}/revoke */
+static int admin_dispatch(admin_t *a, const char *path)
+{
+    request_rec *r = a->r;
+    int post = r->method_number == M_POST, get = r->method_number == M_GET;
+    if (!strcmp(path, "/organizations")) {
+        if (post) return org_create(a);
+        if (get) return list_rows(a, FLOOPY_SQL_ORG_LIST, 0, NULL, org_json);
+        return method_not_allowed(r);
+    }
+    if (!strncmp(path, "/organizations/", 15)) {
+        const char *rest = path + 15, *slash = strchr(rest, '/');
+        const char *org = slash ? apr_pstrmemdup(r->pool, rest, (apr_size_t)(slash - rest)) : rest;
+        if (slash && !strcmp(slash, "/keys")) {
+            if (post) return key_create(a, org);
+            if (!get) return method_not_allowed(r);
+            if (!org_row(a, org)) return no_such(r, "organization");
+            return list_rows(a, FLOOPY_SQL_KEY_LIST, 1, &org, key_json);
+        }
+        if (!slash) {
+            const char **row;
+            if (!get) return method_not_allowed(r);
+            if (!(row = org_row(a, org))) return no_such(r, "organization");
+            return floopy_send_json(r, 200, org_json(r->pool, row));
+        }
+    }
+    if (!strncmp(path, "/keys/", 6)) {
+        const char *rest = path + 6, *slash = strchr(rest, '/');
+        if (slash && !strcmp(slash, "/revoke")) {
+            if (!post) return method_not_allowed(r);
+            return key_revoke(a, apr_pstrmemdup(r->pool, rest, (apr_size_t)(slash - rest)));
+        }
+    }
+    return floopy_fail(r, 404, "invalid_request_error", "unknown_url", NULL,
+                       "no admin endpoint at this path");
+}
+
+static fl_error_t *admin_auth(request_rec *r)
+{
+    floopy_srv_t *c = floopy_srv(r->server);
+    const char *tok = floopy_bearer(r);
+    char hash[FL_SHA256_HEX_LEN + 1];
+    if (!tok) {
+        return fl_error_make(r->pool, 401, "authentication_error", "missing_api_key", NULL,
+                             "the admin API needs 'Authorization: Bearer <admin token>'");
+    }
+    fl_sha256_hex(tok, strlen(tok), hash);
+    if (!fl_secure_equals(hash, c->admin_token_hash)) {
+        return fl_error_make(r->pool, 401, "authentication_error", "invalid_api_key", NULL,
+                             "not the deployment's admin token");
+    }
+    return NULL;
+}
+
+int floopy_admin_handler(request_rec *r)
+{
+    admin_t a;
+    fl_error_t *e;
+    if (!r->handler || strcmp(r->handler, "floopy-admin")) {
+        return DECLINED;
+    }
+    if (!floopy_srv(r->server)->admin_token_hash) {
+        return floopy_fail(r, 503, "service_unavailable", "admin_disabled", NULL,
+                           "the admin API is off: set FloopyAdminTokenFile");
+    }
+    if ((e = admin_auth(r))) {
+        return floopy_send_error(r, e);
+    }
+    a.r = r;
+    if (!(a.db = floopy_db_acquire(r))) {
+        return floopy_fail(r, 503, "service_unavailable", "database_unavailable", NULL,
+                           "the database cannot be reached; try again shortly");
+    }
+    return admin_dispatch(&a, floopy_path(r));
+}

@@ -1,0 +1,263 @@
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_file_io.h>
+#include <apr_env.h>
+#include <apr_lib.h>
+
+#include "fl_catalog.h"
+
+fl_catalog_t *fl_catalog_create(apr_pool_t *p)
+{
+    fl_catalog_t *c = apr_pcalloc(p, sizeof(*c));
+    c->providers = apr_hash_make(p);
+    c->models = apr_hash_make(p);
+    c->routes = apr_hash_make(p);
+    c->provider_list = apr_array_make(p, 8, sizeof(fl_provider_t *));
+    c->model_list = apr_array_make(p, 16, sizeof(fl_model_t *));
+    c->route_list = apr_array_make(p, 4, sizeof(fl_route_t *));
+    return c;
+}
+
+static int valid_name(const char *s)
+{
+    if (!*s) return 0;
+    for (; *s; s++) {
+        if (!(apr_isalnum(*s) || *s == '-' || *s == '_' || *s == '.')) return 0;
+    }
+    return 1;
+}
+
+/* "key=value" into key and value; 0 when there is no '='. */
+static int split_opt(apr_pool_t *p, const char *opt, const char **k, const char **v)
+{
+    const char *eq = strchr(opt, '=');
+    if (!eq || eq == opt) return 0;
+    *k = apr_pstrmemdup(p, opt, (apr_size_t)(eq - opt));
+    *v = eq + 1;
+    return 1;
+}
+
+static const char *parse_ms(const char *k, const char *v, long *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n <= 0) return k;
+    *out = n;
+    return NULL;
+}
+
+static const char *provider_opt(fl_provider_t *pv, const char *k, const char *v)
+{
+    if (!strcmp(k, "type")) {
+        if (strcmp(v, "openai")) return "type (supported wire types: openai)";
+        pv->type = v;
+    }
+    else if (!strcmp(k, "base_url")) pv->base_url = v;
+    else if (!strcmp(k, "base_url_env")) pv->base_url_env = v;
+    else if (!strcmp(k, "key_env")) pv->key_env = v;
+    else if (!strcmp(k, "key_file")) pv->key_file = v;
+    else if (!strcmp(k, "connect_timeout")) return parse_ms(k, v, &pv->connect_timeout_ms);
+    else if (!strcmp(k, "timeout")) return parse_ms(k, v, &pv->timeout_ms);
+    else if (!strcmp(k, "idle_timeout")) return parse_ms(k, v, &pv->idle_timeout_ms);
+    else return k;
+    return NULL;
+}
+
+const char *fl_catalog_add_provider(fl_catalog_t *c, apr_pool_t *p, const char *name,
+                                    const char *const *opts, int nopts)
+{
+    fl_provider_t *pv;
+    const char *k, *v, *bad;
+    int i;
+
+    if (!valid_name(name)) {
+        return apr_psprintf(p, "provider name '%s' may hold only letters, digits, '-', '_', '.'", name);
+    }
+    if (apr_hash_get(c->providers, name, APR_HASH_KEY_STRING)) {
+        return apr_psprintf(p, "provider '%s' is defined twice", name);
+    }
+    pv = apr_pcalloc(p, sizeof(*pv));
+    pv->name = name;
+    pv->connect_timeout_ms = 5000;
+    pv->timeout_ms = 600000;
+    pv->idle_timeout_ms = 60000;
+    for (i = 0; i < nopts; i++) {
+        if (!split_opt(p, opts[i], &k, &v)) {
+            return apr_psprintf(p, "provider '%s': '%s' is not key=value", name, opts[i]);
+        }
+        if ((bad = provider_opt(pv, k, v))) {
+            return apr_psprintf(p, "provider '%s': bad option %s=%s", name, bad, v);
+        }
+    }
+    if (!pv->type) return apr_psprintf(p, "provider '%s' needs type=", name);
+    if (!pv->base_url) return apr_psprintf(p, "provider '%s' needs base_url=", name);
+    if (pv->key_env && pv->key_file) {
+        return apr_psprintf(p, "provider '%s': key_env and key_file exclude each other", name);
+    }
+    apr_hash_set(c->providers, name, APR_HASH_KEY_STRING, pv);
+    APR_ARRAY_PUSH(c->provider_list, fl_provider_t *) = pv;
+    return NULL;
+}
+
+static const char *parse_price(const char *v, double *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (*end || d < 0 || end == v) return "not a non-negative number";
+    *out = d;
+    return NULL;
+}
+
+const char *fl_catalog_add_model(fl_catalog_t *c, apr_pool_t *p, const char *id,
+                                 const char *const *opts, int nopts)
+{
+    const char *slash = strchr(id, '/'), *k, *v;
+    fl_model_t *m;
+    int i, have_in = 0, have_out = 0, have_cached = 0;
+
+    if (!slash || slash == id || !slash[1]) {
+        return apr_psprintf(p, "model '%s' must be written provider/model", id);
+    }
+    m = apr_pcalloc(p, sizeof(*m));
+    m->id = id;
+    m->name = slash + 1;
+    m->provider = apr_hash_get(c->providers, apr_pstrmemdup(p, id, (apr_size_t)(slash - id)),
+                               APR_HASH_KEY_STRING);
+    if (!m->provider) {
+        return apr_psprintf(p, "model '%s': no FloopyProvider of that name above this line", id);
+    }
+    if (apr_hash_get(c->models, id, APR_HASH_KEY_STRING)) {
+        return apr_psprintf(p, "model '%s' is defined twice", id);
+    }
+    for (i = 0; i < nopts; i++) {
+        const char *bad = NULL;
+        if (!split_opt(p, opts[i], &k, &v)) bad = "not key=value";
+        else if (!strcmp(k, "input")) { bad = parse_price(v, &m->input_per_m); have_in = 1; }
+        else if (!strcmp(k, "output")) { bad = parse_price(v, &m->output_per_m); have_out = 1; }
+        else if (!strcmp(k, "cached_input")) {
+            bad = parse_price(v, &m->cached_input_per_m);
+            have_cached = 1;
+        }
+        else bad = "unknown option";
+        if (bad) return apr_psprintf(p, "model '%s': '%s': %s", id, opts[i], bad);
+    }
+    if (!have_in || !have_out) {
+        return apr_psprintf(p, "model '%s' needs input= and output= prices (USD per million tokens)", id);
+    }
+    if (!have_cached) m->cached_input_per_m = m->input_per_m;
+    m->priced = 1;
+    apr_hash_set(c->models, id, APR_HASH_KEY_STRING, m);
+    APR_ARRAY_PUSH(c->model_list, fl_model_t *) = m;
+    return NULL;
+}
+
+const char *fl_catalog_add_route(fl_catalog_t *c, apr_pool_t *p, const char *name,
+                                 const char *const *ids, int nids)
+{
+    fl_route_t *r;
+    int i;
+
+    if (!valid_name(name)) {
+        return apr_psprintf(p, "route name '%s' may hold only letters, digits, '-', '_', '.'", name);
+    }
+    if (apr_hash_get(c->routes, name, APR_HASH_KEY_STRING)) {
+        return apr_psprintf(p, "route '%s' is defined twice", name);
+    }
+    if (nids < 1) return apr_psprintf(p, "route '%s' needs at least one candidate", name);
+    r = apr_pcalloc(p, sizeof(*r));
+    r->name = name;
+    r->candidates = apr_array_make(p, nids, sizeof(fl_model_t *));
+    for (i = 0; i < nids; i++) {
+        fl_model_t *m = apr_hash_get(c->models, ids[i], APR_HASH_KEY_STRING);
+        if (!m) {
+            return apr_psprintf(p, "route '%s': candidate '%s' has no FloopyModel line above", name, ids[i]);
+        }
+        APR_ARRAY_PUSH(r->candidates, fl_model_t *) = m;
+    }
+    apr_hash_set(c->routes, name, APR_HASH_KEY_STRING, r);
+    APR_ARRAY_PUSH(c->route_list, fl_route_t *) = r;
+    return NULL;
+}
+
+static const char *read_key_file(apr_pool_t *p, const char *path, const char **out)
+{
+    apr_file_t *f;
+    char buf[4096];
+    apr_size_t n = sizeof(buf) - 1;
+    apr_status_t rv;
+
+    if ((rv = apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT, p)) != APR_SUCCESS) {
+        return apr_psprintf(p, "cannot open key_file %s", path);
+    }
+    rv = apr_file_read(f, buf, &n);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS && rv != APR_EOF) return apr_psprintf(p, "cannot read key_file %s", path);
+    buf[n] = '\0';
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = '\0';
+    *out = apr_pstrdup(p, buf);
+    return NULL;
+}
+
+static int has_crlf(const char *s)
+{
+    return s && strpbrk(s, "\r\n") != NULL;
+}
+
+const char *fl_catalog_resolve(fl_catalog_t *c, apr_pool_t *p)
+{
+    int i;
+    for (i = 0; i < c->provider_list->nelts; i++) {
+        fl_provider_t *pv = APR_ARRAY_IDX(c->provider_list, i, fl_provider_t *);
+        const char *base = pv->base_url, *err;
+        char *env = NULL;
+        apr_size_t n;
+
+        if (pv->base_url_env && apr_env_get(&env, pv->base_url_env, p) == APR_SUCCESS && *env) {
+            base = env;
+        }
+        n = strlen(base);
+        while (n && base[n - 1] == '/') n--;
+        pv->chat_url = apr_pstrcat(p, apr_pstrmemdup(p, base, n), "/chat/completions", NULL);
+        pv->api_key = NULL;
+        if (pv->key_env && apr_env_get(&env, pv->key_env, p) == APR_SUCCESS && *env) {
+            pv->api_key = apr_pstrdup(p, env);
+        }
+        if (pv->key_file && (err = read_key_file(p, pv->key_file, &pv->api_key))) {
+            return apr_psprintf(p, "provider '%s': %s", pv->name, err);
+        }
+        if (has_crlf(pv->api_key) || has_crlf(pv->chat_url)) {
+            return apr_psprintf(p, "provider '%s': credential or URL holds a line break", pv->name);
+        }
+    }
+    return NULL;
+}
+
+apr_status_t fl_catalog_lookup(const fl_catalog_t *c, apr_pool_t *p, const char *model,
+                               const fl_route_t **proute, fl_model_t **ppinned)
+{
+    const char *slash = strchr(model, '/');
+    fl_provider_t *pv;
+    fl_model_t *m;
+
+    *proute = NULL;
+    *ppinned = NULL;
+    if (!slash) {
+        *proute = apr_hash_get(c->routes, model, APR_HASH_KEY_STRING);
+        return *proute ? APR_SUCCESS : APR_NOTFOUND;
+    }
+    if ((m = apr_hash_get(c->models, model, APR_HASH_KEY_STRING))) {
+        *ppinned = m;
+        return APR_SUCCESS;
+    }
+    pv = apr_hash_get(c->providers, model, (apr_ssize_t)(slash - model));
+    if (!pv || !slash[1]) {
+        return APR_NOTFOUND;
+    }
+    m = apr_pcalloc(p, sizeof(*m));
+    m->id = model;
+    m->name = slash + 1;
+    m->provider = pv;
+    *ppinned = m;
+    return APR_SUCCESS;
+}

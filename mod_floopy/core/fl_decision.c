@@ -1,0 +1,227 @@
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+
+#include "fl_decision.h"
+#include "fl_catalog.h"
+#include "fl_json.h"
+
+const char *const fl_decision_columns[FL_DECISION_NCOLS] = {
+    "id", "org_id", "api_key_id", "session_id", "route", "pinned", "stream", "provider", "model",
+    "chosen_score", "alternatives", "signals", "constraints_applied", "confidence", "phase",
+    "status", "http_status", "latency_total_ms", "latency_upstream_ms", "input_tokens",
+    "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd", "cache_hit", "error",
+    "attempts", "created_at", "completed_at"
+};
+
+enum {
+    C_ID, C_ORG, C_KEY, C_SESSION, C_ROUTE, C_PINNED, C_STREAM, C_PROVIDER, C_MODEL, C_SCORE,
+    C_ALTS, C_SIGNALS, C_CONSTRAINTS, C_CONFIDENCE, C_PHASE, C_STATUS, C_HTTP, C_LAT_TOTAL,
+    C_LAT_UP, C_IN, C_OUT, C_CACHED, C_REASONING, C_COST, C_CACHE_HIT, C_ERROR, C_ATTEMPTS,
+    C_CREATED, C_COMPLETED
+};
+
+void fl_usage_clear(fl_usage_t *u)
+{
+    u->prompt = u->completion = u->total = u->cached = u->reasoning = -1;
+}
+
+fl_decision_t *fl_decision_create(apr_pool_t *p, apr_time_t now)
+{
+    fl_decision_t *d = apr_pcalloc(p, sizeof(*d));
+    fl_uuid7(d->id, now);
+    d->created = now;
+    d->alternatives = apr_array_make(p, 4, sizeof(fl_alternative_t));
+    d->signals = fl_json_pool_own(p, json_object());
+    d->constraints = fl_json_pool_own(p, json_object());
+    d->attempts = fl_json_pool_own(p, json_array());
+    d->phase = "day0";
+    d->status = "ok";
+    d->latency_upstream_ms = -1;
+    fl_usage_clear(&d->usage);
+    return d;
+}
+
+int fl_usage_from_openai(fl_usage_t *u, const json_t *usage)
+{
+    json_t *det;
+    if (!json_is_object(usage)) {
+        return 0;
+    }
+    u->prompt = fl_json_count(usage, "prompt_tokens");
+    u->completion = fl_json_count(usage, "completion_tokens");
+    u->total = fl_json_count(usage, "total_tokens");
+    det = json_object_get(usage, "prompt_tokens_details");
+    u->cached = json_is_object(det) ? fl_json_count(det, "cached_tokens") : -1;
+    det = json_object_get(usage, "completion_tokens_details");
+    u->reasoning = json_is_object(det) ? fl_json_count(det, "reasoning_tokens") : -1;
+    if (u->total < 0 && u->prompt >= 0 && u->completion >= 0) {
+        u->total = u->prompt + u->completion;
+    }
+    return 1;
+}
+
+double fl_cost_usd(const fl_model_t *m, const fl_usage_t *u)
+{
+    apr_int64_t cached;
+    if (!m || !m->priced || u->prompt < 0 || u->completion < 0) {
+        return -1;
+    }
+    cached = u->cached > 0 ? (u->cached < u->prompt ? u->cached : u->prompt) : 0;
+    return ((double)(u->prompt - cached) * m->input_per_m
+            + (double)cached * m->cached_input_per_m
+            + (double)u->completion * m->output_per_m) / 1e6;
+}
+
+static const char *i64_or_null(apr_pool_t *p, apr_int64_t v)
+{
+    return v < 0 ? NULL : apr_psprintf(p, "%" APR_INT64_T_FMT, v);
+}
+
+static json_t *alternatives_json(const fl_decision_t *d)
+{
+    json_t *a = json_array();
+    int i;
+    for (i = 0; i < d->alternatives->nelts; i++) {
+        const fl_alternative_t *alt = &APR_ARRAY_IDX(d->alternatives, i, fl_alternative_t);
+        json_t *o = json_object();
+        json_object_set_new(o, "provider", json_string(alt->model->provider->name));
+        json_object_set_new(o, "model", json_string(alt->model->name));
+        json_object_set_new(o, "score", json_real(alt->score));
+        json_object_set_new(o, "excluded_by",
+                            alt->excluded_by ? json_string(alt->excluded_by) : json_null());
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+void fl_decision_row_args(apr_pool_t *p, const fl_decision_t *d, const char **args)
+{
+    double cost = fl_cost_usd(d->chosen, &d->usage);
+    args[C_ID] = d->id;
+    args[C_ORG] = d->org_id;
+    args[C_KEY] = d->api_key_id;
+    args[C_SESSION] = d->session_id;
+    args[C_ROUTE] = d->route ? d->route : "";
+    args[C_PINNED] = d->pinned ? "1" : "0";
+    args[C_STREAM] = d->stream ? "1" : "0";
+    args[C_PROVIDER] = d->chosen ? d->chosen->provider->name : NULL;
+    args[C_MODEL] = d->chosen ? d->chosen->name : NULL;
+    args[C_SCORE] = d->chosen ? apr_psprintf(p, "%.6f", d->chosen_score) : NULL;
+    args[C_ALTS] = fl_json_dump(p, alternatives_json(d), 1);
+    args[C_SIGNALS] = fl_json_dump(p, d->signals, 0);
+    args[C_CONSTRAINTS] = fl_json_dump(p, d->constraints, 0);
+    args[C_CONFIDENCE] = apr_psprintf(p, "%.6f", d->confidence);
+    args[C_PHASE] = d->phase;
+    args[C_STATUS] = d->status;
+    args[C_HTTP] = apr_itoa(p, d->http_status);
+    args[C_LAT_TOTAL] = apr_psprintf(p, "%.3f", d->latency_total_ms);
+    args[C_LAT_UP] = d->latency_upstream_ms < 0 ? NULL
+                     : apr_psprintf(p, "%.3f", d->latency_upstream_ms);
+    args[C_IN] = i64_or_null(p, d->usage.prompt);
+    args[C_OUT] = i64_or_null(p, d->usage.completion);
+    args[C_CACHED] = i64_or_null(p, d->usage.cached);
+    args[C_REASONING] = i64_or_null(p, d->usage.reasoning);
+    args[C_COST] = cost < 0 ? NULL : apr_psprintf(p, "%.10f", cost);
+    args[C_CACHE_HIT] = d->cache_hit ? "1" : "0";
+    args[C_ERROR] = d->error ? fl_json_dump(p, d->error, 0) : NULL;
+    args[C_ATTEMPTS] = fl_json_dump(p, d->attempts, 0);
+    args[C_CREATED] = fl_time_sql(p, d->created);
+    args[C_COMPLETED] = fl_time_sql(p, d->completed ? d->completed : d->created);
+}
+
+void fl_decision_add_attempt(fl_decision_t *d, const fl_model_t *m, int http_status,
+                             double latency_ms, const char *reason)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "provider", json_string(m->provider->name));
+    json_object_set_new(o, "model", json_string(m->name));
+    json_object_set_new(o, "http_status", http_status ? json_integer(http_status) : json_null());
+    json_object_set_new(o, "latency_ms", json_real(latency_ms));
+    json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
+    json_array_append_new(d->attempts, o);
+}
+
+/* --- reading a row back ---------------------------------------------------------------- */
+
+static json_t *col_str(const char *v)
+{
+    return v ? json_string(v) : json_null();
+}
+
+static json_t *col_int(const char *v)
+{
+    return v ? json_integer(apr_atoi64(v)) : json_null();
+}
+
+static json_t *col_real(const char *v)
+{
+    return v ? json_real(strtod(v, NULL)) : json_null();
+}
+
+static json_t *col_bool(const char *v)
+{
+    return json_boolean(v && strcmp(v, "0") != 0);
+}
+
+static json_t *col_json(const char *v, json_t *dflt)
+{
+    json_t *j = v ? json_loads(v, JSON_DECODE_ANY, NULL) : NULL;
+    if (j) {
+        json_decref(dflt);
+        return j;
+    }
+    return dflt;
+}
+
+static json_t *usage_json(const char *const *v)
+{
+    json_t *u = json_object();
+    json_object_set_new(u, "prompt_tokens", col_int(v[C_IN]));
+    json_object_set_new(u, "completion_tokens", col_int(v[C_OUT]));
+    json_object_set_new(u, "total_tokens", (v[C_IN] && v[C_OUT])
+                        ? json_integer(apr_atoi64(v[C_IN]) + apr_atoi64(v[C_OUT])) : json_null());
+    json_object_set_new(u, "cached_tokens", col_int(v[C_CACHED]));
+    json_object_set_new(u, "reasoning_tokens", col_int(v[C_REASONING]));
+    return u;
+}
+
+json_t *fl_decision_row_json(apr_pool_t *p, const char *const *v)
+{
+    json_t *o = json_object(), *chosen = json_null(), *lat = json_object();
+
+    if (v[C_PROVIDER]) {
+        chosen = json_object();
+        json_object_set_new(chosen, "provider", json_string(v[C_PROVIDER]));
+        json_object_set_new(chosen, "model", col_str(v[C_MODEL]));
+        json_object_set_new(chosen, "score", col_real(v[C_SCORE]));
+    }
+    json_object_set_new(lat, "total", col_real(v[C_LAT_TOTAL]));
+    json_object_set_new(lat, "upstream", col_real(v[C_LAT_UP]));
+
+    json_object_set_new(o, "id", col_str(v[C_ID]));
+    json_object_set_new(o, "object", json_string("floopy.decision"));
+    json_object_set_new(o, "created_at", col_str(fl_time_sql_to_iso(p, v[C_CREATED])));
+    json_object_set_new(o, "organization_id", col_str(v[C_ORG]));
+    json_object_set_new(o, "api_key_id", col_str(v[C_KEY]));
+    json_object_set_new(o, "session_id", col_str(v[C_SESSION]));
+    json_object_set_new(o, "route", col_str(v[C_ROUTE]));
+    json_object_set_new(o, "pinned", col_bool(v[C_PINNED]));
+    json_object_set_new(o, "stream", col_bool(v[C_STREAM]));
+    json_object_set_new(o, "chosen", chosen);
+    json_object_set_new(o, "alternatives", col_json(v[C_ALTS], json_array()));
+    json_object_set_new(o, "signals", col_json(v[C_SIGNALS], json_object()));
+    json_object_set_new(o, "constraints", col_json(v[C_CONSTRAINTS], json_object()));
+    json_object_set_new(o, "confidence", col_real(v[C_CONFIDENCE]));
+    json_object_set_new(o, "phase", col_str(v[C_PHASE]));
+    json_object_set_new(o, "status", col_str(v[C_STATUS]));
+    json_object_set_new(o, "http_status", col_int(v[C_HTTP]));
+    json_object_set_new(o, "latency_ms", lat);
+    json_object_set_new(o, "usage", usage_json(v));
+    json_object_set_new(o, "cost_usd", col_real(v[C_COST]));
+    json_object_set_new(o, "cache_hit", col_bool(v[C_CACHE_HIT]));
+    json_object_set_new(o, "error", col_json(v[C_ERROR], json_null()));
+    json_object_set_new(o, "attempts", col_json(v[C_ATTEMPTS], json_array()));
+    json_object_set_new(o, "completed_at", col_str(fl_time_sql_to_iso(p, v[C_COMPLETED])));
+    return o;
+}

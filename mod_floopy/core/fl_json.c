@@ -1,0 +1,45 @@
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+
+#include "fl_json.h"
+
+char *fl_json_dump(apr_pool_t *p, json_t *v, int steal)
+{
+    char *raw = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    char *s = raw ? apr_pstrdup(p, raw) : apr_pstrdup(p, "null");
+    free(raw);
+    if (steal) {
+        json_decref(v);
+    }
+    return s;
+}
+
+const char *fl_json_str(const json_t *obj, const char *key, const char *dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+static apr_status_t json_release(void *v)
+{
+    json_decref((json_t *)v);
+    return APR_SUCCESS;
+}
+
+json_t *fl_json_pool_own(apr_pool_t *p, json_t *v)
+{
+    if (v) {
+        apr_pool_cleanup_register(p, v, json_release, apr_pool_cleanup_null);
+    }
+    return v;
+}
+
+apr_int64_t fl_json_count(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        return json_integer_value(v);
+    }
+    return -1;
+}

@@ -1,0 +1,20 @@
+/* Jansson glue: serialise into a pool, read fields with defaults. */
+#ifndef FL_JSON_H
+#define FL_JSON_H
+
+#include <apr_pools.h>
+#include <jansson.h>
+
+/* Serialises v compactly into p; with steal, drops the caller's reference to v. */
+char *fl_json_dump(apr_pool_t *p, json_t *v, int steal);
+
+/* The string at key, or dflt when absent or not a string. */
+const char *fl_json_str(const json_t *obj, const char *key, const char *dflt);
+
+/* Registers a cleanup on p that drops one reference to v; returns v. */
+json_t *fl_json_pool_own(apr_pool_t *p, json_t *v);
+
+/* Integer token counts: the value at key as a non-negative integer, or -1. */
+apr_int64_t fl_json_count(const json_t *obj, const char *key);
+
+#endif

@@ -1,0 +1,229 @@
+#include <string.h>
+#include <apr_strings.h>
+
+#include "fl_openai.h"
+#include "fl_json.h"
+
+static fl_error_t *type_error(apr_pool_t *p, const char *param, const char *want)
+{
+    return fl_error_invalid(p, "invalid_type", param, "'%s' must be %s", param, want);
+}
+
+static fl_error_t *check_messages(apr_pool_t *p, json_t *msgs)
+{
+    size_t i;
+    json_t *m;
+    if (!msgs) {
+        return fl_error_invalid(p, "missing_required_parameter", "messages",
+                                "'messages' is required");
+    }
+    if (!json_is_array(msgs)) return type_error(p, "messages", "an array");
+    if (json_array_size(msgs) == 0) {
+        return fl_error_invalid(p, "invalid_value", "messages",
+                                "'messages' must hold at least one message");
+    }
+    json_array_foreach(msgs, i, m) {
+        if (!json_is_object(m) || !json_is_string(json_object_get(m, "role"))) {
+            return fl_error_invalid(p, "invalid_type",
+                                    apr_psprintf(p, "messages[%lu]", (unsigned long)i),
+                                    "messages[%lu] must be an object with a string 'role'",
+                                    (unsigned long)i);
+        }
+    }
+    return NULL;
+}
+
+static fl_error_t *check_stream(apr_pool_t *p, json_t *root, fl_chat_request_t *cr)
+{
+    json_t *st = json_object_get(root, "stream"), *so = json_object_get(root, "stream_options");
+    json_t *iu;
+    if (st && !json_is_boolean(st) && !json_is_null(st)) return type_error(p, "stream", "a boolean");
+    cr->stream = json_is_true(st);
+    if (so && !json_is_null(so)) {
+        if (!json_is_object(so)) return type_error(p, "stream_options", "an object");
+        iu = json_object_get(so, "include_usage");
+        if (iu && !json_is_boolean(iu) && !json_is_null(iu)) {
+            return type_error(p, "stream_options.include_usage", "a boolean");
+        }
+        cr->include_usage = json_is_true(iu);
+    }
+    return NULL;
+}
+
+fl_chat_request_t *fl_openai_parse_request(apr_pool_t *p, const char *body, apr_size_t len,
+                                           fl_error_t **perr)
+{
+    json_error_t jerr;
+    fl_chat_request_t *cr = apr_pcalloc(p, sizeof(*cr));
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr), *model;
+
+    *perr = NULL;
+    if (!root) {
+        *perr = fl_error_invalid(p, "invalid_json", NULL,
+                                 "the body is not valid JSON: %s (line %d, column %d)",
+                                 jerr.text, jerr.line, jerr.column);
+        return NULL;
+    }
+    cr->root = fl_json_pool_own(p, root);
+    if (!json_is_object(root)) {
+        *perr = fl_error_invalid(p, "invalid_json", NULL, "the body must be a JSON object");
+        return NULL;
+    }
+    model = json_object_get(root, "model");
+    if (!model) {
+        *perr = fl_error_invalid(p, "missing_required_parameter", "model", "'model' is required");
+    }
+    else if (!json_is_string(model) || !*json_string_value(model)) {
+        *perr = type_error(p, "model", "a non-empty string");
+    }
+    else if (!(*perr = check_messages(p, json_object_get(root, "messages")))) {
+        *perr = check_stream(p, root, cr);
+    }
+    if (*perr) {
+        return NULL;
+    }
+    cr->model = json_string_value(model);
+    return cr;
+}
+
+char *fl_openai_upstream_body(apr_pool_t *p, const fl_chat_request_t *cr, const char *model,
+                              apr_size_t *plen)
+{
+    json_t *up = json_copy(cr->root); /* shallow: the messages are shared, not copied */
+    char *s;
+    json_object_set_new(up, "model", json_string(model));
+    if (cr->stream && !cr->include_usage) {
+        json_t *so = json_object_get(up, "stream_options");
+        so = json_is_object(so) ? json_copy(so) : json_object();
+        json_object_set_new(so, "include_usage", json_true());
+        json_object_set_new(up, "stream_options", so);
+    }
+    s = fl_json_dump(p, up, 1);
+    *plen = strlen(s);
+    return s;
+}
+
+fl_error_t *fl_openai_parse_response(apr_pool_t *p, const char *body, apr_size_t len,
+                                     fl_usage_t *usage)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+    fl_error_t *e = NULL;
+    if (!json_is_object(root) || !json_is_array(json_object_get(root, "choices"))) {
+        e = fl_error_make(p, 502, "upstream_error", "upstream_error", NULL,
+                          "the provider's answer is not a chat completion");
+    }
+    else {
+        fl_usage_from_openai(usage, json_object_get(root, "usage"));
+    }
+    json_decref(root);
+    return e;
+}
+
+fl_chunk_kind_e fl_openai_stream_chunk(apr_pool_t *p, const char *data, apr_size_t len,
+                                       int strip_usage, fl_usage_t *usage,
+                                       const char **out, apr_size_t *outlen)
+{
+    json_t *root, *u, *choices;
+    fl_chunk_kind_e kind = FL_CHUNK_FORWARD;
+
+    *out = data;
+    *outlen = len;
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+        return FL_CHUNK_DONE;
+    }
+    if (!memchr(data, '{', len)) {
+        return FL_CHUNK_FORWARD;
+    }
+    root = json_loadb(data, len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return FL_CHUNK_FORWARD;
+    }
+    if (json_object_get(root, "error")) {
+        json_decref(root);
+        return FL_CHUNK_ERROR;
+    }
+    u = json_object_get(root, "usage");
+    if (json_is_object(u)) {
+        fl_usage_from_openai(usage, u);
+    }
+    if (strip_usage && u) {
+        choices = json_object_get(root, "choices");
+        if (json_is_object(u) && json_is_array(choices) && json_array_size(choices) == 0) {
+            kind = FL_CHUNK_DROP;
+        }
+        else {
+            json_object_del(root, "usage");
+            *out = fl_json_dump(p, root, 0);
+            *outlen = strlen(*out);
+        }
+    }
+    json_decref(root);
+    return kind;
+}
+
+static const char *status_type(int status)
+{
+    switch (status) {
+    case 429: return "rate_limit_error";
+    case 503: return "service_unavailable";
+    case 504: return "timeout_error";
+    case 502: return "upstream_error";
+    default: return "invalid_request_error";
+    }
+}
+
+/* The client's status for an upstream status: its own mistakes keep theirs, the gateway's
+ * (credentials) and the provider's (5xx) become 502, a rate limit stays 429. */
+static int client_status(int status)
+{
+    switch (status) {
+    case 400: case 404: case 409: case 413: case 422: case 429: case 503:
+        return status;
+    case 408: case 504:
+        return 504;
+    default:
+        return 502;
+    }
+}
+
+fl_error_t *fl_openai_map_upstream_error(apr_pool_t *p, const char *provider, int status,
+                                         apr_table_t *headers, const char *body,
+                                         apr_size_t len)
+{
+    json_t *root = body ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *err = json_object_get(root, "error");
+    int cs = client_status(status);
+    const char *msg = NULL, *type = NULL, *code = NULL, *param = NULL;
+    fl_error_t *e;
+
+    if (json_is_object(err)) {
+        msg = fl_json_str(err, "message", NULL);
+        type = fl_json_str(err, "type", NULL);
+        code = fl_json_str(err, "code", NULL);
+        param = fl_json_str(err, "param", NULL);
+    }
+    if (status == 401 || status == 403) {
+        e = fl_error_make(p, cs, "upstream_error", "upstream_auth_failed", NULL,
+                          "provider %s refused the gateway's credentials (HTTP %d)%s%s",
+                          provider, status, msg ? ": " : "", msg ? msg : "");
+    }
+    else {
+        e = fl_error_make(p, cs, cs == status && type && cs < 500 ? apr_pstrdup(p, type)
+                                                                  : status_type(cs),
+                          code ? apr_pstrdup(p, code)
+                               : (cs == 429 ? "rate_limit_exceeded"
+                                  : cs >= 500 ? "upstream_error" : NULL),
+                          param ? apr_pstrdup(p, param) : NULL,
+                          "provider %s answered HTTP %d%s%s", provider, status,
+                          msg ? ": " : "", msg ? msg : "");
+    }
+    if (headers) {
+        const char *ra = apr_table_get(headers, "retry-after");
+        const char *ram = apr_table_get(headers, "retry-after-ms");
+        e->retry_after = ra ? apr_pstrdup(p, ra) : NULL;
+        e->retry_after_ms = ram ? apr_pstrdup(p, ram) : NULL;
+    }
+    json_decref(root);
+    return e;
+}

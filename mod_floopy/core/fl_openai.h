@@ -1,0 +1,53 @@
+/* OpenAI's Chat Completions wire format, the one clients speak to the gateway and the one the
+ * OpenAI-type providers speak back: request checks, upstream bodies, responses, stream chunks
+ * and errors. */
+#ifndef FL_OPENAI_H
+#define FL_OPENAI_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <jansson.h>
+
+#include "fl_error.h"
+#include "fl_decision.h"
+
+typedef struct fl_chat_request_t {
+    json_t *root;                /* owned by the pool it was parsed in */
+    const char *model;
+    int stream;
+    int include_usage;           /* the client asked for the usage chunk */
+} fl_chat_request_t;
+
+/* Parses and checks a client's body; NULL and *perr on a bad request. */
+fl_chat_request_t *fl_openai_parse_request(apr_pool_t *p, const char *body, apr_size_t len,
+                                           fl_error_t **perr);
+
+/* The body to send upstream: the client's, with the provider's model name, and in a stream
+ * include_usage switched on so the gateway always learns the usage. */
+char *fl_openai_upstream_body(apr_pool_t *p, const fl_chat_request_t *cr, const char *model,
+                              apr_size_t *plen);
+
+/* Checks a non-streamed 200 answer and takes its usage; an error (502) if it is not a chat
+ * completion. */
+fl_error_t *fl_openai_parse_response(apr_pool_t *p, const char *body, apr_size_t len,
+                                     fl_usage_t *usage);
+
+typedef enum {
+    FL_CHUNK_FORWARD,            /* send *out on to the client */
+    FL_CHUNK_DROP,               /* the usage chunk the client did not ask for */
+    FL_CHUNK_DONE,               /* [DONE] */
+    FL_CHUNK_ERROR               /* an error event: forward it, the stream failed */
+} fl_chunk_kind_e;
+
+/* One data: payload of an upstream stream. Takes usage when the chunk carries it. *out is the
+ * payload to forward (the input itself unless it had to be rewritten). */
+fl_chunk_kind_e fl_openai_stream_chunk(apr_pool_t *p, const char *data, apr_size_t len,
+                                       int strip_usage, fl_usage_t *usage,
+                                       const char **out, apr_size_t *outlen);
+
+/* Maps an upstream error answer to the client's error (status and OpenAI body). */
+fl_error_t *fl_openai_map_upstream_error(apr_pool_t *p, const char *provider, int status,
+                                         apr_table_t *headers, const char *body,
+                                         apr_size_t len);
+
+#endif

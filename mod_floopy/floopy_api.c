@@ -1,0 +1,90 @@
+/* The read-side endpoints of the gateway: GET /models and GET /decisions/{id}. */
+#include <apr_strings.h>
+#include <http_protocol.h>
+#include <scoreboard.h>
+
+#include "mod_floopy.h"
+#include "floopy_store.h"
+#include "fl_decision.h"
+#include "fl_util.h"
+
+static json_t *model_entry(const char *id, apr_time_t created)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "object", json_string("model"));
+    json_object_set_new(o, "created", json_integer(apr_time_sec(created)));
+    json_object_set_new(o, "owned_by", json_string("floopy"));
+    return o;
+}
+
+int floopy_handle_models(request_rec *r, const floopy_principal_t *who)
+{
+    const fl_catalog_t *cat = floopy_srv(r->server)->catalog;
+    json_t *list = json_object(), *data = json_array();
+    apr_time_t started = ap_scoreboard_image ? ap_scoreboard_image->global->restart_time : 0;
+    int i;
+
+    if (r->method_number != M_GET) {
+        return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                           "use GET for /models");
+    }
+    for (i = 0; i < cat->route_list->nelts; i++) {
+        json_array_append_new(data, model_entry(APR_ARRAY_IDX(cat->route_list, i,
+                                                              fl_route_t *)->name, started));
+    }
+    for (i = 0; i < cat->model_list->nelts; i++) {
+        json_array_append_new(data, model_entry(APR_ARRAY_IDX(cat->model_list, i,
+                                                              fl_model_t *)->id, started));
+    }
+    json_object_set_new(list, "object", json_string("list"));
+    json_object_set_new(list, "data", data);
+    return floopy_send_json(r, 200, list);
+}
+
+/* A decision is written within FloopyWriterInterval of its answer. A read that races the
+ * writer for a brand-new id waits for it once rather than answering 404 for a real decision. */
+#define FRESH_MS 2000
+#define FRESH_WAIT apr_time_from_msec(150)
+
+static apr_status_t select_decision(request_rec *r, ap_dbd_t *db, const char *id,
+                                    const char *org, const char ***prow)
+{
+    const char *args[2] = { id, org };
+    apr_array_header_t *rows;
+    apr_status_t rv = floopy_db_select(r->pool, db, FLOOPY_SQL_DECISION_GET, 2, args, &rows, NULL);
+    *prow = (rv == APR_SUCCESS && rows->nelts) ? APR_ARRAY_IDX(rows, 0, const char **) : NULL;
+    return rv;
+}
+
+int floopy_handle_decision(request_rec *r, const floopy_principal_t *who, const char *id)
+{
+    ap_dbd_t *db;
+    const char **row = NULL;
+    apr_int64_t born;
+
+    if (r->method_number != M_GET) {
+        return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                           "use GET for /decisions/{id}");
+    }
+    if (!fl_uuid_valid(id)) {
+        return floopy_fail(r, 404, "not_found_error", "not_found", "id", "no such decision");
+    }
+    if (!(db = floopy_db_acquire(r))) {
+        return floopy_fail(r, 503, "service_unavailable", "database_unavailable", NULL,
+                           "the decision store cannot be reached; try again shortly");
+    }
+    if (select_decision(r, db, id, who->org_id, &row) != APR_SUCCESS) {
+        return floopy_fail(r, 500, "api_error", "internal_error", NULL, "the decision store failed");
+    }
+    born = fl_uuid7_millis(id);
+    if (!row && born >= 0 && apr_time_as_msec(apr_time_now()) - born < FRESH_MS) {
+        apr_sleep(FRESH_WAIT);
+        select_decision(r, db, id, who->org_id, &row);
+    }
+    if (!row) {
+        /* Another organisation's decision answers exactly as an unknown one does. */
+        return floopy_fail(r, 404, "not_found_error", "not_found", "id", "no such decision");
+    }
+    return floopy_send_json(r, 200, fl_decision_row_json(r->pool, row));
+}

@@ -1,0 +1,341 @@
+/* POST /chat/completions: authenticate, read, choose, call the provider, relay, record.
+ * Every authenticated request yields exactly one decision, whatever way it ends. */
+#include <apr_strings.h>
+#include <apr_buckets.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_filter.h>
+
+#include "mod_floopy.h"
+#include "fl_buf.h"
+#include "fl_json.h"
+#include "fl_openai.h"
+#include "fl_router.h"
+#include "fl_sse.h"
+
+#define MAX_UPSTREAM_BODY (32 * 1024 * 1024)  /* a non-streamed answer larger than this is refused */
+#define MAX_SSE_EVENT (8 * 1024 * 1024)
+#define CLIENT_POLL apr_time_from_msec(100)
+
+typedef struct chat_t {
+    request_rec *r;
+    floopy_srv_t *conf;
+    fl_decision_t *d;
+    fl_chat_request_t *cr;
+    const fl_model_t *m;
+    int status;                  /* the provider's HTTP status */
+    int streaming;               /* relaying an event stream to the client */
+    int done;                    /* [DONE] relayed */
+    int error_event;             /* the provider sent an error event mid-stream */
+    int client_gone;
+    fl_buf_t *body;              /* a buffered answer, or an error body */
+    fl_sse_t *sse;
+    apr_bucket_brigade *bb;      /* reused for every event */
+    apr_pool_t *chunk_pool;      /* cleared for every event */
+    apr_time_t last_poll;
+} chat_t;
+
+static json_t *error_summary(const fl_error_t *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "message", json_string(e->message ? e->message : ""));
+    json_object_set_new(o, "type", e->type ? json_string(e->type) : json_null());
+    json_object_set_new(o, "code", e->code ? json_string(e->code) : json_null());
+    return o;
+}
+
+/* Stamps the outcome on the decision and queues it for the writer. */
+static void record(chat_t *ch, const char *status, int http_status, const fl_error_t *e)
+{
+    fl_decision_t *d = ch->d;
+    d->completed = apr_time_now();
+    d->latency_total_ms = (double)(d->completed - d->created) / 1000.0;
+    d->status = status;
+    d->http_status = http_status;
+    if (e) d->error = fl_json_pool_own(ch->r->pool, error_summary(e));
+    {
+        const char *args[FL_DECISION_NCOLS];
+        fl_decision_row_args(ch->r->pool, d, args);
+        floopy_writer_enqueue(ch->conf->proc->writer, args);
+    }
+}
+
+static int fail(chat_t *ch, const char *status, const fl_error_t *e)
+{
+    record(ch, status, e->status, e);
+    return floopy_send_error(ch->r, e);
+}
+
+/* --- relaying a stream ------------------------------------------------------------------- */
+
+static apr_status_t send_event(chat_t *ch, const char *data, apr_size_t len)
+{
+    request_rec *r = ch->r;
+    apr_status_t rv;
+    apr_brigade_write(ch->bb, NULL, NULL, "data: ", 6);
+    apr_brigade_write(ch->bb, NULL, NULL, data, len);
+    apr_brigade_write(ch->bb, NULL, NULL, "\n\n", 2);
+    APR_BRIGADE_INSERT_TAIL(ch->bb, apr_bucket_flush_create(r->connection->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, ch->bb);
+    apr_brigade_cleanup(ch->bb);
+    if (rv != APR_SUCCESS || r->connection->aborted) {
+        ch->client_gone = 1;
+        return APR_ECONNABORTED;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t on_event(void *baton, const char *event, const char *data, apr_size_t len)
+{
+    chat_t *ch = baton;
+    const char *out;
+    apr_size_t outlen;
+    fl_chunk_kind_e kind;
+
+    apr_pool_clear(ch->chunk_pool);
+    kind = fl_openai_stream_chunk(ch->chunk_pool, data, len, !ch->cr->include_usage,
+                                  &ch->d->usage, &out, &outlen);
+    switch (kind) {
+    case FL_CHUNK_DROP:
+        return APR_SUCCESS;
+    case FL_CHUNK_DONE:
+        ch->done = 1;
+        break;
+    case FL_CHUNK_ERROR:
+        ch->error_event = 1;
+        break;
+    default:
+        break;
+    }
+    return send_event(ch, out, outlen);
+}
+
+static void start_stream(chat_t *ch)
+{
+    request_rec *r = ch->r;
+    ch->streaming = 1;
+    r->status = 200;
+    ap_set_content_type(r, "text/event-stream");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+    apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
+    ch->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_pool_create(&ch->chunk_pool, r->pool);
+    fl_sse_create(&ch->sse, r->pool, MAX_SSE_EVENT, on_event, ch);
+}
+
+/* --- the upstream exchange's callbacks ------------------------------------------------------ */
+
+static apr_status_t on_head(void *baton, int status, apr_table_t *headers)
+{
+    chat_t *ch = baton;
+    const char *ct = apr_table_get(headers, "Content-Type");
+    ch->status = status;
+    if (ch->cr->stream && status == 200 && ct && ap_strcasestr(ct, "text/event-stream")) {
+        start_stream(ch);
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t on_data(void *baton, const char *buf, apr_size_t len)
+{
+    chat_t *ch = baton;
+    if (ch->streaming) {
+        return fl_sse_feed(ch->sse, buf, len);
+    }
+    return fl_buf_append(ch->body, buf, len);
+}
+
+static int should_abort(void *baton)
+{
+    chat_t *ch = baton;
+    apr_time_t now = apr_time_now();
+    if (now - ch->last_poll < CLIENT_POLL) return 0;
+    ch->last_poll = now;
+    if (floopy_client_gone(ch->r->connection)) {
+        ch->client_gone = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* --- outcomes ---------------------------------------------------------------------------- */
+
+static int client_closed(chat_t *ch)
+{
+    ch->r->connection->aborted = 1;
+    record(ch, "client_closed", 499, NULL);
+    return OK;
+}
+
+static int stream_outcome(chat_t *ch, apr_status_t rv, const fl_http_response_t *resp)
+{
+    fl_error_t *e;
+    if (ch->done && !ch->error_event) {
+        record(ch, "ok", 200, NULL);
+        return OK;
+    }
+    if (ch->client_gone || rv == APR_ECONNABORTED) {
+        return client_closed(ch);
+    }
+    if (ch->error_event) {
+        e = fl_error_make(ch->r->pool, 200, "upstream_error", "upstream_stream_error", NULL,
+                          "provider %s sent an error event mid-stream", ch->m->provider->name);
+        record(ch, "stream_error", 200, e);
+        return OK;
+    }
+    e = fl_error_make(ch->r->pool, 200, rv == APR_TIMEUP ? "timeout_error" : "upstream_error",
+                      rv == APR_TIMEUP ? "upstream_timeout" : "stream_interrupted", NULL,
+                      "provider %s %s before the stream was complete", ch->m->provider->name,
+                      rv == APR_TIMEUP ? "fell silent" : "ended the connection");
+    /* The head went out already: the client learns of the failure from an error event, never
+     * from a stream that simply stops. */
+    {
+        char *ev = fl_error_json(ch->r->pool, e);
+        send_event(ch, ev, strlen(ev));
+    }
+    record(ch, "stream_error", 200, e);
+    return OK;
+}
+
+static int buffered_outcome(chat_t *ch, const fl_http_response_t *resp)
+{
+    request_rec *r = ch->r;
+    fl_error_t *e;
+    if (ch->status != 200) {
+        e = fl_openai_map_upstream_error(r->pool, ch->m->provider->name, ch->status,
+                                         resp->headers, ch->body->data, ch->body->len);
+        return fail(ch, ch->status == 429 ? "rate_limited" : "upstream_error", e);
+    }
+    if ((e = fl_openai_parse_response(r->pool, ch->body->data, ch->body->len, &ch->d->usage))) {
+        return fail(ch, "upstream_error", e);
+    }
+    record(ch, "ok", 200, NULL);
+    r->status = 200;
+    ap_set_content_type(r, "application/json");
+    ap_set_content_length(r, (apr_off_t)ch->body->len);
+    ap_rwrite(ch->body->data, (int)ch->body->len, r);
+    return OK;
+}
+
+static int transport_failure(chat_t *ch, apr_status_t rv, const fl_http_response_t *resp)
+{
+    const char *pname = ch->m->provider->name;
+    if (rv == APR_ECONNABORTED || ch->client_gone) {
+        return client_closed(ch);
+    }
+    if (rv == APR_TIMEUP) {
+        return fail(ch, "upstream_timeout",
+                    fl_error_make(ch->r->pool, 504, "timeout_error", "upstream_timeout", NULL,
+                                  "provider %s did not answer in time", pname));
+    }
+    if (rv == APR_ENOSPC) {
+        return fail(ch, "upstream_error",
+                    fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_too_large", NULL,
+                                  "provider %s answered with more than %d bytes", pname,
+                                  MAX_UPSTREAM_BODY));
+    }
+    return fail(ch, "upstream_error",
+                fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_unreachable", NULL,
+                              "provider %s could not be reached or cut the answer short (%s)",
+                              pname, resp->error ? resp->error : "no detail"));
+}
+
+static int call_provider(chat_t *ch)
+{
+    request_rec *r = ch->r;
+    const fl_provider_t *pv = ch->m->provider;
+    fl_http_request_t req;
+    fl_http_response_t resp;
+    apr_status_t rv;
+
+    memset(&req, 0, sizeof(req));
+    req.url = pv->chat_url;
+    req.body = fl_openai_upstream_body(r->pool, ch->cr, ch->m->name, &req.body_len);
+    req.bearer = pv->api_key;
+    req.accept = ch->cr->stream ? "text/event-stream" : "application/json";
+    req.connect_timeout_ms = pv->connect_timeout_ms;
+    req.timeout_ms = ch->cr->stream ? 0 : pv->timeout_ms;
+    req.idle_timeout_ms = pv->idle_timeout_ms;
+    req.on_head = on_head;
+    req.on_data = on_data;
+    req.should_abort = should_abort;
+    req.baton = ch;
+    ch->body = fl_buf_create(r->pool, MAX_UPSTREAM_BODY);
+    ch->last_poll = apr_time_now();
+
+    rv = fl_http_perform(ch->conf->proc->http, r->pool, &req, &resp);
+    ch->d->latency_upstream_ms = resp.total_ms;
+    fl_decision_add_attempt(ch->d, ch->m, resp.status, resp.total_ms,
+                            rv == APR_SUCCESS ? NULL : resp.error);
+    if (ch->streaming) {
+        return stream_outcome(ch, rv, &resp);
+    }
+    if (rv == APR_SUCCESS) {
+        return buffered_outcome(ch, &resp);
+    }
+    return transport_failure(ch, rv, &resp);
+}
+
+/* --- the handler ------------------------------------------------------------------------ */
+
+static const char *session_of(request_rec *r)
+{
+    const char *s = apr_table_get(r->headers_in, "x-floopy-session-id");
+    if (!s || !*s) return NULL;
+    return strlen(s) > 255 ? apr_pstrndup(r->pool, s, 255) : s;
+}
+
+static void choose(chat_t *ch, const fl_route_t *route, fl_model_t *pinned)
+{
+    request_rec *r = ch->r;
+    if (route) fl_router_choose(route, ch->d);
+    else fl_router_pin(pinned, ch->d);
+    ch->m = ch->d->chosen;
+    apr_table_setn(r->err_headers_out, "x-floopy-provider", ch->m->provider->name);
+    apr_table_setn(r->err_headers_out, "x-floopy-model", ch->m->name);
+}
+
+int floopy_handle_chat(request_rec *r, const floopy_principal_t *who)
+{
+    chat_t *ch = apr_pcalloc(r->pool, sizeof(*ch));
+    floopy_dir_t *dc = floopy_dir(r);
+    const fl_route_t *route;
+    fl_model_t *pinned;
+    fl_error_t *e;
+    char *body;
+    apr_size_t len;
+
+    if (r->method_number != M_POST) {
+        return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                           "use POST for /chat/completions");
+    }
+    ch->r = r;
+    ch->conf = floopy_srv(r->server);
+    if (!floopy_writer_has_room(ch->conf->proc->writer)) {
+        /* Refused before any work, so no decision is taken that could not be kept. */
+        apr_table_setn(r->headers_out, "Retry-After", "1");
+        return floopy_fail(r, 503, "service_unavailable", "decision_queue_full", NULL,
+                           "the gateway cannot store more decisions right now; retry shortly");
+    }
+    ch->d = fl_decision_create(r->pool, apr_time_now());
+    ch->d->org_id = who->org_id;
+    ch->d->api_key_id = who->key_id;
+    ch->d->session_id = session_of(r);
+    apr_table_setn(r->err_headers_out, "x-floopy-decision-id", ch->d->id);
+
+    if ((e = floopy_read_body(r, dc->max_body > 0 ? dc->max_body : FLOOPY_DEFAULT_MAX_BODY,
+                              &body, &len))
+        || !(ch->cr = fl_openai_parse_request(r->pool, body, len, &e))) {
+        return fail(ch, "invalid_request", e);
+    }
+    ch->d->stream = ch->cr->stream;
+    ch->d->route = ch->cr->model;
+    if (fl_catalog_lookup(ch->conf->catalog, r->pool, ch->cr->model, &route, &pinned)) {
+        return fail(ch, "not_found",
+                    fl_error_make(r->pool, 404, "invalid_request_error", "model_not_found",
+                                  "model", "the model '%s' is neither a route nor a configured "
+                                  "provider/model", ch->cr->model));
+    }
+    choose(ch, route, pinned);
+    return call_provider(ch);
+}

@@ -1,0 +1,219 @@
+/* Directives. A bad directive stops httpd at start with a message that names it. */
+#include <apr_strings.h>
+#include <http_core.h>
+
+#include "mod_floopy.h"
+#include "fl_util.h"
+
+floopy_srv_t *floopy_srv(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &floopy_module);
+}
+
+floopy_dir_t *floopy_dir(request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &floopy_module);
+}
+
+void *floopy_create_srv(apr_pool_t *p, server_rec *s)
+{
+    floopy_srv_t *c = apr_pcalloc(p, sizeof(*c));
+    c->catalog = fl_catalog_create(p);
+    c->key_cache_ttl = -1;
+    c->writer_interval_ms = -1;
+    c->writer_queue = -1;
+    return c;
+}
+
+#define MERGE_INT(f) m->f = add->f != -1 ? add->f : base->f
+
+void *floopy_merge_srv(apr_pool_t *p, void *basev, void *addv)
+{
+    floopy_srv_t *base = basev, *add = addv, *m = apr_pcalloc(p, sizeof(*m));
+    /* A virtual host without providers of its own serves the main server's. */
+    m->catalog = add->catalog->provider_list->nelts ? add->catalog : base->catalog;
+    MERGE_INT(key_cache_ttl);
+    MERGE_INT(writer_interval_ms);
+    MERGE_INT(writer_queue);
+    m->admin_token_file = add->admin_token_file ? add->admin_token_file : base->admin_token_file;
+    return m;
+}
+
+void *floopy_create_dir(apr_pool_t *p, char *dir)
+{
+    floopy_dir_t *d = apr_pcalloc(p, sizeof(*d));
+    d->location = dir ? apr_pstrdup(p, dir) : NULL;
+    d->max_body = -1;
+    return d;
+}
+
+void *floopy_merge_dir(apr_pool_t *p, void *basev, void *addv)
+{
+    floopy_dir_t *base = basev, *add = addv, *m = apr_pcalloc(p, sizeof(*m));
+    m->location = add->location ? add->location : base->location;
+    m->max_body = add->max_body != -1 ? add->max_body : base->max_body;
+    return m;
+}
+
+/* Splits a raw argument line the way httpd splits directive arguments (quotes honoured). */
+static apr_array_header_t *split_args(apr_pool_t *p, const char *args)
+{
+    apr_array_header_t *a = apr_array_make(p, 8, sizeof(const char *));
+    while (*args) {
+        const char *w = ap_getword_conf(p, &args);
+        if (!*w) break;
+        APR_ARRAY_PUSH(a, const char *) = w;
+    }
+    return a;
+}
+
+static const char *named_error(cmd_parms *cmd, const char *err)
+{
+    return err ? apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err) : NULL;
+}
+
+static const char *set_provider(cmd_parms *cmd, void *dc, const char *args)
+{
+    floopy_srv_t *c = floopy_srv(cmd->server);
+    apr_array_header_t *a = split_args(cmd->pool, args);
+    if (a->nelts < 1) return named_error(cmd, "needs a provider name and options");
+    return named_error(cmd, fl_catalog_add_provider(c->catalog, cmd->pool,
+                                                    APR_ARRAY_IDX(a, 0, const char *),
+                                                    (const char *const *)a->elts + 1, a->nelts - 1));
+}
+
+static const char *set_model(cmd_parms *cmd, void *dc, const char *args)
+{
+    floopy_srv_t *c = floopy_srv(cmd->server);
+    apr_array_header_t *a = split_args(cmd->pool, args);
+    if (a->nelts < 1) return named_error(cmd, "needs provider/model and prices");
+    return named_error(cmd, fl_catalog_add_model(c->catalog, cmd->pool,
+                                                 APR_ARRAY_IDX(a, 0, const char *),
+                                                 (const char *const *)a->elts + 1, a->nelts - 1));
+}
+
+static const char *set_route(cmd_parms *cmd, void *dc, const char *args)
+{
+    floopy_srv_t *c = floopy_srv(cmd->server);
+    apr_array_header_t *a = split_args(cmd->pool, args);
+    if (a->nelts < 2) return named_error(cmd, "needs a route name and at least one provider/model");
+    return named_error(cmd, fl_catalog_add_route(c->catalog, cmd->pool,
+                                                 APR_ARRAY_IDX(a, 0, const char *),
+                                                 (const char *const *)a->elts + 1, a->nelts - 1));
+}
+
+static const char *parse_positive(cmd_parms *cmd, const char *v, long max, long *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || end == v || n <= 0 || n > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number from 1 to %ld",
+                            cmd->cmd->name, v, max);
+    }
+    *out = n;
+    return NULL;
+}
+
+static const char *set_int(cmd_parms *cmd, void *dc, const char *v)
+{
+    floopy_srv_t *c = floopy_srv(cmd->server);
+    long n = 0;
+    const char *err;
+    const char *which = cmd->info;
+    if (!strcmp(which, "ttl")) {
+        if (!(err = parse_positive(cmd, v, 3600, &n))) c->key_cache_ttl = (int)n;
+    }
+    else if (!strcmp(which, "interval")) {
+        if (!(err = parse_positive(cmd, v, 10000, &n))) c->writer_interval_ms = (int)n;
+    }
+    else {
+        if (!(err = parse_positive(cmd, v, 10000000, &n))) c->writer_queue = (int)n;
+    }
+    return err;
+}
+
+static const char *set_max_body(cmd_parms *cmd, void *dc, const char *v)
+{
+    floopy_dir_t *d = dc;
+    long n = 0;
+    const char *err = parse_positive(cmd, v, 1L << 30, &n);
+    if (!err) d->max_body = n;
+    return err;
+}
+
+static const char *set_admin_token_file(cmd_parms *cmd, void *dc, const char *v)
+{
+    floopy_srv(cmd->server)->admin_token_file = ap_server_root_relative(cmd->pool, v);
+    return NULL;
+}
+
+const command_rec floopy_cmds[] = {
+    AP_INIT_RAW_ARGS("FloopyProvider", set_provider, NULL, RSRC_CONF,
+                     "NAME type=openai base_url=URL [base_url_env=VAR] [key_env=VAR|key_file=PATH] "
+                     "[connect_timeout=MS] [timeout=MS] [idle_timeout=MS]"),
+    AP_INIT_RAW_ARGS("FloopyModel", set_model, NULL, RSRC_CONF,
+                     "PROVIDER/MODEL input=USD output=USD [cached_input=USD] (per million tokens)"),
+    AP_INIT_RAW_ARGS("FloopyRoute", set_route, NULL, RSRC_CONF,
+                     "NAME PROVIDER/MODEL [PROVIDER/MODEL ...]; the first is the default"),
+    AP_INIT_TAKE1("FloopyMaxBodySize", set_max_body, NULL, RSRC_CONF | ACCESS_CONF,
+                  "largest request body in bytes (default 10485760)"),
+    AP_INIT_TAKE1("FloopyKeyCacheTTL", set_int, "ttl", RSRC_CONF,
+                  "seconds a child trusts a looked-up API key (default 5)"),
+    AP_INIT_TAKE1("FloopyWriterInterval", set_int, "interval", RSRC_CONF,
+                  "decision writer flush interval in ms (default 100)"),
+    AP_INIT_TAKE1("FloopyWriterQueue", set_int, "queue", RSRC_CONF,
+                  "decisions held in memory per child before requests get 503 (default 100000)"),
+    AP_INIT_TAKE1("FloopyAdminTokenFile", set_admin_token_file, NULL, RSRC_CONF,
+                  "file holding the deployment's admin credential for the floopy-admin handler"),
+    {NULL}
+};
+
+static apr_status_t read_admin_token(apr_pool_t *p, server_rec *s, floopy_srv_t *c)
+{
+    apr_file_t *f;
+    char buf[512], hash[FL_SHA256_HEX_LEN + 1];
+    apr_size_t n = sizeof(buf) - 1;
+    apr_status_t rv = apr_file_open(&f, c->admin_token_file, APR_FOPEN_READ,
+                                    APR_FPROT_OS_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_read(f, buf, &n);
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL002: FloopyAdminTokenFile %s cannot be read",
+                     c->admin_token_file);
+        return rv;
+    }
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) n--;
+    if (n < 16) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     "FL003: FloopyAdminTokenFile %s holds fewer than 16 characters",
+                     c->admin_token_file);
+        return APR_EINVAL;
+    }
+    fl_sha256_hex(buf, n, hash);
+    c->admin_token_hash = apr_pstrdup(p, hash);
+    return APR_SUCCESS;
+}
+
+apr_status_t floopy_config_check(apr_pool_t *p, server_rec *s)
+{
+    server_rec *v;
+    for (v = s; v; v = v->next) {
+        floopy_srv_t *c = floopy_srv(v);
+        const char *err = fl_catalog_resolve(c->catalog, p);
+        apr_status_t rv;
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, v, "FL001: %s", err);
+            return APR_EINVAL;
+        }
+        c->main_server = s;
+        if (c->key_cache_ttl < 0) c->key_cache_ttl = 5;
+        if (c->writer_interval_ms < 0) c->writer_interval_ms = 100;
+        if (c->writer_queue < 0) c->writer_queue = 100000;
+        if (c->admin_token_file && (rv = read_admin_token(p, v, c)) != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    return APR_SUCCESS;
+}

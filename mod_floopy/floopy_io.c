@@ -1,0 +1,155 @@
+/* Reading requests and writing JSON answers. */
+#include <errno.h>
+#include <sys/socket.h>
+#include <apr_strings.h>
+#include <apr_portable.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <http_connection.h>
+#include <http_core.h>
+#include <util_filter.h>
+
+#include "mod_floopy.h"
+#include "fl_json.h"
+
+const char *floopy_path(request_rec *r)
+{
+    floopy_dir_t *d = floopy_dir(r);
+    const char *uri = r->uri;
+    if (d && d->location) {
+        apr_size_t n = strlen(d->location);
+        while (n && d->location[n - 1] == '/') n--;
+        if (!strncmp(uri, d->location, n)) uri += n;
+    }
+    return *uri ? uri : "/";
+}
+
+int floopy_send_json(request_rec *r, int status, json_t *body)
+{
+    char *s = fl_json_dump(r->pool, body, 1);
+    apr_size_t len = strlen(s);
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    ap_set_content_length(r, (apr_off_t)len + 1);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_rwrite(s, (int)len, r);
+    ap_rputc('\n', r);
+    return OK;
+}
+
+int floopy_send_error(request_rec *r, const fl_error_t *e)
+{
+    char *s = fl_error_json(r->pool, e);
+    apr_size_t len = strlen(s);
+    if (e->retry_after) apr_table_setn(r->headers_out, "Retry-After", e->retry_after);
+    if (e->retry_after_ms) apr_table_setn(r->headers_out, "retry-after-ms", e->retry_after_ms);
+    if (e->status == 401) apr_table_setn(r->headers_out, "WWW-Authenticate", "Bearer");
+    r->status = e->status;
+    ap_set_content_type(r, "application/json");
+    ap_set_content_length(r, (apr_off_t)len + 1);
+    ap_rwrite(s, (int)len, r);
+    ap_rputc('\n', r);
+    return OK;
+}
+
+int floopy_fail(request_rec *r, int status, const char *type, const char *code,
+                const char *param, const char *msg)
+{
+    return floopy_send_error(r, fl_error_make(r->pool, status, type, code, param, "%s", msg));
+}
+
+static fl_error_t *too_large(request_rec *r, apr_off_t limit)
+{
+    return fl_error_make(r->pool, 413, "invalid_request_error", "request_too_large", NULL,
+                         "the request body is larger than the limit of %" APR_OFF_T_FMT
+                         " bytes", limit);
+}
+
+static fl_error_t *unreadable(request_rec *r)
+{
+    return fl_error_make(r->pool, 400, "invalid_request_error", "invalid_body", NULL,
+                         "the request body could not be read");
+}
+
+/* Reads brigades until EOS, counting as it goes, so an oversize body is refused as soon as it
+ * passes the limit rather than after it was all buffered. */
+fl_error_t *floopy_read_body(request_rec *r, apr_off_t limit, char **pbody, apr_size_t *plen)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_bucket_brigade *more = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t total = 0;
+    int seen_eos = 0;
+
+    if (cl && apr_atoi64(cl) > limit) {
+        r->connection->keepalive = AP_CONN_CLOSE; /* the unread body must not be taken for a request */
+        return too_large(r, limit);
+    }
+    while (!seen_eos) {
+        apr_bucket *b;
+        apr_off_t n = 0;
+        if (ap_get_brigade(r->input_filters, more, AP_MODE_READBYTES, APR_BLOCK_READ,
+                           HUGE_STRING_LEN) != APR_SUCCESS) {
+            return unreadable(r);
+        }
+        for (b = APR_BRIGADE_FIRST(more); b != APR_BRIGADE_SENTINEL(more); b = APR_BUCKET_NEXT(b)) {
+            if (APR_BUCKET_IS_EOS(b)) seen_eos = 1;
+        }
+        apr_brigade_length(more, 1, &n);
+        total += n;
+        APR_BRIGADE_CONCAT(bb, more);
+        if (total > limit) {
+            r->connection->keepalive = AP_CONN_CLOSE;
+            return too_large(r, limit);
+        }
+    }
+    if (apr_brigade_pflatten(bb, pbody, plen, r->pool) != APR_SUCCESS) {
+        return fl_error_make(r->pool, 500, "api_error", "internal_error", NULL,
+                             "the request body could not be buffered");
+    }
+    return NULL;
+}
+
+fl_error_t *floopy_read_json(request_rec *r, json_t **pobj)
+{
+    floopy_dir_t *d = floopy_dir(r);
+    char *body;
+    apr_size_t len;
+    json_error_t jerr;
+    json_t *v;
+    fl_error_t *e = floopy_read_body(r, d->max_body > 0 ? d->max_body : FLOOPY_DEFAULT_MAX_BODY,
+                                     &body, &len);
+    if (e) return e;
+    v = fl_json_pool_own(r->pool, json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr));
+    if (!v) {
+        return fl_error_invalid(r->pool, "invalid_json", NULL, "the body is not valid JSON: %s",
+                                jerr.text);
+    }
+    if (!json_is_object(v)) {
+        return fl_error_invalid(r->pool, "invalid_json", NULL, "the body must be a JSON object");
+    }
+    *pobj = v;
+    return NULL;
+}
+
+const char *floopy_bearer(request_rec *r)
+{
+    const char *h = apr_table_get(r->headers_in, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7)) return NULL;
+    h += 7;
+    while (*h == ' ') h++;
+    return *h ? h : NULL;
+}
+
+/* A client that closed its connection shows as a readable socket with nothing to read. */
+int floopy_client_gone(conn_rec *c)
+{
+    apr_socket_t *s = ap_get_conn_socket(c);
+    apr_os_sock_t fd;
+    char b;
+    ssize_t n;
+    if (c->aborted) return 1;
+    if (!s || apr_os_sock_get(&fd, s) != APR_SUCCESS) return 0;
+    n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}

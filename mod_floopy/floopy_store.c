@@ -1,0 +1,177 @@
+/* Every SQL statement the module runs, prepared through mod_dbd, and the helpers that run them.
+ * Labels are the only names the rest of the code uses. */
+#include <apr_strings.h>
+#include <http_request.h>
+
+#include "mod_floopy.h"
+#include "floopy_store.h"
+#include "fl_decision.h"
+#include "fl_json.h"
+#include "fl_util.h"
+
+static const char *const batch_sizes_labels[] = {
+    FLOOPY_SQL_DECISION_INS "64", FLOOPY_SQL_DECISION_INS "16", FLOOPY_SQL_DECISION_INS "4",
+    FLOOPY_SQL_DECISION_INS "1"
+};
+const int floopy_batch_sizes[FLOOPY_NBATCH] = { 64, 16, 4, 1 };
+
+const char *floopy_batch_label(int i)
+{
+    return batch_sizes_labels[i];
+}
+
+static const char *decision_insert_sql(apr_pool_t *p, int rows)
+{
+    apr_array_header_t *parts = apr_array_make(p, rows + 2, sizeof(const char *));
+    const char *cols = "", *row = "(";
+    int i;
+    for (i = 0; i < FL_DECISION_NCOLS; i++) {
+        cols = apr_pstrcat(p, cols, i ? "," : "", fl_decision_columns[i], NULL);
+        row = apr_pstrcat(p, row, i ? ",%s" : "%s", NULL);
+    }
+    row = apr_pstrcat(p, row, ")", NULL);
+    APR_ARRAY_PUSH(parts, const char *) = apr_pstrcat(p, "INSERT IGNORE INTO decisions (", cols,
+                                                      ") VALUES ", row, NULL);
+    for (i = 1; i < rows; i++) {
+        APR_ARRAY_PUSH(parts, const char *) = apr_pstrcat(p, ",", row, NULL);
+    }
+    return apr_array_pstrcat(p, parts, 0);
+}
+
+static const char *decision_select_sql(apr_pool_t *p)
+{
+    const char *cols = "";
+    int i;
+    for (i = 0; i < FL_DECISION_NCOLS; i++) {
+        cols = apr_pstrcat(p, cols, i ? "," : "", fl_decision_columns[i], NULL);
+    }
+    return apr_pstrcat(p, "SELECT ", cols, " FROM decisions WHERE id = %s AND org_id = %s", NULL);
+}
+
+void floopy_store_prepare(server_rec *s, apr_pool_t *p)
+{
+    void (*prepare)(server_rec *, const char *, const char *) =
+        APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+    int i;
+    if (!prepare) return;
+    for (i = 0; i < FLOOPY_NBATCH; i++) {
+        prepare(s, decision_insert_sql(p, floopy_batch_sizes[i]), batch_sizes_labels[i]);
+    }
+    prepare(s, decision_select_sql(p), FLOOPY_SQL_DECISION_GET);
+    prepare(s, "SELECT k.id, k.org_id, k.role, o.plan FROM api_keys k "
+               "JOIN organizations o ON o.id = k.org_id "
+               "WHERE k.key_hash = %s AND k.revoked_at IS NULL", FLOOPY_SQL_KEY_LOOKUP);
+    prepare(s, "INSERT INTO audit_events (id, org_id, actor, action, target, before_json, "
+               "after_json, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            FLOOPY_SQL_AUDIT_INS);
+    prepare(s, "INSERT INTO organizations (id, name, plan, pooling_opt_out, created_at) "
+               "VALUES (%s, %s, %s, %s, %s)", FLOOPY_SQL_ORG_INS);
+    prepare(s, "SELECT id, name, plan, pooling_opt_out, created_at FROM organizations "
+               "ORDER BY created_at, id", FLOOPY_SQL_ORG_LIST);
+    prepare(s, "SELECT id, name, plan, pooling_opt_out, created_at FROM organizations "
+               "WHERE id = %s", FLOOPY_SQL_ORG_GET);
+    prepare(s, "INSERT INTO api_keys (id, org_id, name, key_hash, key_prefix, role, created_at) "
+               "VALUES (%s, %s, %s, %s, %s, %s, %s)", FLOOPY_SQL_KEY_INS);
+    prepare(s, "SELECT id, org_id, name, role, key_prefix, created_at, revoked_at FROM api_keys "
+               "WHERE org_id = %s ORDER BY created_at, id", FLOOPY_SQL_KEY_LIST);
+    prepare(s, "SELECT id, org_id, name, role, key_prefix, created_at, revoked_at FROM api_keys "
+               "WHERE id = %s", FLOOPY_SQL_KEY_GET);
+    prepare(s, "UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
+            FLOOPY_SQL_KEY_REVOKE);
+}
+
+static apr_status_t db_release(void *v)
+{
+    request_rec *r = v;
+    ap_dbd_t *db = ap_get_module_config(r->request_config, &floopy_module);
+    floopy_srv_t *c = floopy_srv(r->server);
+    if (db) c->dbd_close(c->main_server, db);
+    return APR_SUCCESS;
+}
+
+/* mod_dbd's connection pool is set up for the main server only, so every virtual host borrows
+ * from it; ap_dbd_acquire(r) would look at r->server's. */
+ap_dbd_t *floopy_db_acquire(request_rec *r)
+{
+    floopy_srv_t *c = floopy_srv(r->server);
+    ap_dbd_t *db = ap_get_module_config(r->request_config, &floopy_module);
+    if (db || !c->dbd_open) return db;
+    db = c->dbd_open(r->pool, c->main_server);
+    if (db) {
+        ap_set_module_config(r->request_config, &floopy_module, db);
+        apr_pool_cleanup_register(r->pool, r, db_release, apr_pool_cleanup_null);
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "FL010: no database connection");
+    }
+    return db;
+}
+
+static apr_dbd_prepared_t *statement(ap_dbd_t *db, const char *label)
+{
+    return apr_hash_get(db->prepared, label, APR_HASH_KEY_STRING);
+}
+
+apr_status_t floopy_db_select(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
+                              const char **args, apr_array_header_t **prows, int *pncols)
+{
+    apr_dbd_prepared_t *st = statement(db, label);
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_array_header_t *rows = apr_array_make(p, 4, sizeof(const char **));
+    int ncols, i, rc;
+
+    if (!st) return APR_EGENERAL;
+    rc = apr_dbd_pselect(db->driver, p, db->handle, &res, st, 0, nargs, args);
+    if (rc != 0) {
+        ap_log_perror(APLOG_MARK, APLOG_ERR, 0, p, "FL011: %s failed: %s", label,
+                      apr_dbd_error(db->driver, db->handle, rc));
+        return APR_EGENERAL;
+    }
+    ncols = apr_dbd_num_cols(db->driver, res);
+    while (apr_dbd_get_row(db->driver, p, res, &row, -1) == 0) {
+        const char **vals = apr_pcalloc(p, sizeof(const char *) * (apr_size_t)(ncols + 1));
+        for (i = 0; i < ncols; i++) {
+            const char *v = apr_dbd_get_entry(db->driver, row, i);
+            vals[i] = v ? apr_pstrdup(p, v) : NULL;
+        }
+        APR_ARRAY_PUSH(rows, const char **) = vals;
+    }
+    *prows = rows;
+    if (pncols) *pncols = ncols;
+    return APR_SUCCESS;
+}
+
+apr_status_t floopy_db_exec(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
+                            const char **args, int *paffected)
+{
+    apr_dbd_prepared_t *st = statement(db, label);
+    int n = 0, rc;
+    if (!st) return APR_EGENERAL;
+    rc = apr_dbd_pquery(db->driver, p, db->handle, &n, st, nargs, args);
+    if (rc != 0) {
+        ap_log_perror(APLOG_MARK, APLOG_ERR, 0, p, "FL012: %s failed: %s", label,
+                      apr_dbd_error(db->driver, db->handle, rc));
+        return APR_EGENERAL;
+    }
+    if (paffected) *paffected = n;
+    return APR_SUCCESS;
+}
+
+apr_status_t floopy_audit(apr_pool_t *p, ap_dbd_t *db, const char *org_id, const char *actor,
+                          const char *action, const char *target, json_t *before, json_t *after)
+{
+    char id[FL_UUID_LEN + 1];
+    apr_time_t now = apr_time_now();
+    const char *args[8];
+    fl_uuid7(id, now);
+    args[0] = id;
+    args[1] = org_id;
+    args[2] = actor;
+    args[3] = action;
+    args[4] = target;
+    args[5] = before ? fl_json_dump(p, before, 0) : NULL;
+    args[6] = after ? fl_json_dump(p, after, 0) : NULL;
+    args[7] = fl_time_sql(p, now);
+    return floopy_db_exec(p, db, FLOOPY_SQL_AUDIT_INS, 8, args, NULL);
+}

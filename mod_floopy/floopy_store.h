@@ -1,0 +1,22 @@
+/* Labels of the prepared statements (floopy_store.c holds their SQL). */
+#ifndef FLOOPY_STORE_H
+#define FLOOPY_STORE_H
+
+#define FLOOPY_SQL_DECISION_INS "floopy_decision_ins_"
+#define FLOOPY_SQL_DECISION_GET "floopy_decision_get"
+#define FLOOPY_SQL_KEY_LOOKUP   "floopy_key_lookup"
+#define FLOOPY_SQL_AUDIT_INS    "floopy_audit_ins"
+#define FLOOPY_SQL_ORG_INS      "floopy_org_ins"
+#define FLOOPY_SQL_ORG_LIST     "floopy_org_list"
+#define FLOOPY_SQL_ORG_GET      "floopy_org_get"
+#define FLOOPY_SQL_KEY_INS      "floopy_key_ins"
+#define FLOOPY_SQL_KEY_LIST     "floopy_key_list"
+#define FLOOPY_SQL_KEY_GET      "floopy_key_get"
+#define FLOOPY_SQL_KEY_REVOKE   "floopy_key_revoke"
+
+/* Multi-row insert statements exist for these batch sizes, largest first. */
+#define FLOOPY_NBATCH 4
+extern const int floopy_batch_sizes[FLOOPY_NBATCH];
+const char *floopy_batch_label(int i);
+
+#endif

@@ -1,0 +1,226 @@
+/* The decision writer: one thread per child process that takes the decisions the request
+ * threads queue and stores them with multi-row inserts through its own mod_dbd connection.
+ * It flushes at least every FloopyWriterInterval ms, retries what the database refused, and
+ * drains the queue before the child exits (graceful stop and graceful restart included). */
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_cond.h>
+
+#include "mod_floopy.h"
+#include "floopy_store.h"
+#include "fl_decision.h"
+
+#define WAKE_AT 256                      /* a queue this long is flushed without waiting */
+#define DRAIN_DEADLINE apr_time_from_sec(10)
+
+typedef struct entry_t {
+    struct entry_t *next;
+    const char *args[FL_DECISION_NCOLS];
+    char data[];                         /* the strings args point into */
+} entry_t;
+
+struct floopy_writer_t {
+    server_rec *s;
+    floopy_srv_t *conf;
+    apr_thread_mutex_t *mutex;
+    apr_thread_cond_t *cond;
+    entry_t *head, *tail;
+    int count, max, stopping;
+    apr_interval_time_t interval;
+    apr_thread_t *thread;
+    apr_pool_t *pool;                    /* the writer thread's; with an allocator of its own */
+};
+
+static void free_list(entry_t *e)
+{
+    while (e) {
+        entry_t *next = e->next;
+        free(e);
+        e = next;
+    }
+}
+
+int floopy_writer_has_room(floopy_writer_t *w)
+{
+    int room;
+    apr_thread_mutex_lock(w->mutex);
+    room = w->count < w->max && !w->stopping;
+    apr_thread_mutex_unlock(w->mutex);
+    return room;
+}
+
+void floopy_writer_enqueue(floopy_writer_t *w, const char *const *args)
+{
+    apr_size_t total = 0, lens[FL_DECISION_NCOLS];
+    entry_t *e;
+    char *d;
+    int i;
+
+    for (i = 0; i < FL_DECISION_NCOLS; i++) {
+        lens[i] = args[i] ? strlen(args[i]) + 1 : 0;
+        total += lens[i];
+    }
+    e = malloc(sizeof(*e) + total);
+    if (!e) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, APR_ENOMEM, w->s,
+                     "FL020: out of memory: decision %s not queued", args[0]);
+        return;
+    }
+    e->next = NULL;
+    d = e->data;
+    for (i = 0; i < FL_DECISION_NCOLS; i++) {
+        e->args[i] = args[i] ? memcpy(d, args[i], lens[i]) : NULL;
+        d += lens[i];
+    }
+    apr_thread_mutex_lock(w->mutex);
+    if (w->tail) w->tail->next = e; else w->head = e;
+    w->tail = e;
+    if (++w->count >= WAKE_AT) apr_thread_cond_signal(w->cond);
+    apr_thread_mutex_unlock(w->mutex);
+}
+
+/* Writes the list in batches; returns what could not be written (to retry), in order.
+ * INSERT IGNORE makes a retry of a batch the database did store (the answer lost on the way)
+ * harmless: ids are unique, so a row is never stored twice. */
+static entry_t *write_list(floopy_writer_t *w, apr_pool_t *p, entry_t *list, int n)
+{
+    ap_dbd_t *db = w->conf->dbd_open(p, w->conf->main_server);
+    const char **args;
+    int b, i;
+
+    if (!db) return list;
+    args = apr_palloc(p, sizeof(const char *) * FL_DECISION_NCOLS * floopy_batch_sizes[0]);
+    for (b = 0; b < FLOOPY_NBATCH; b++) {
+        int size = floopy_batch_sizes[b];
+        while (n >= size) {
+            entry_t *first = list, *last = list;
+            for (i = 0; i < size; i++) {
+                last = i ? last->next : first;
+                memcpy(args + i * FL_DECISION_NCOLS, last->args, sizeof(last->args));
+            }
+            if (floopy_db_exec(p, db, floopy_batch_label(b), size * FL_DECISION_NCOLS, args,
+                               NULL) != APR_SUCCESS) {
+                w->conf->dbd_close(w->conf->main_server, db);
+                return list;
+            }
+            list = last->next;
+            last->next = NULL;
+            free_list(first);
+            n -= size;
+        }
+    }
+    w->conf->dbd_close(w->conf->main_server, db);
+    return list;
+}
+
+static int list_length(const entry_t *e)
+{
+    int n = 0;
+    for (; e; e = e->next) n++;
+    return n;
+}
+
+static void *APR_THREAD_FUNC writer_main(apr_thread_t *t, void *data)
+{
+    floopy_writer_t *w = data;
+    apr_pool_t *p = w->pool;
+    apr_time_t drain_until = 0;
+    int failing = 0;
+
+    apr_thread_mutex_lock(w->mutex);
+    for (;;) {
+        entry_t *list, *rest;
+        int n, stopping;
+        if (!w->stopping && (w->count < WAKE_AT || failing)) {
+            apr_thread_cond_timedwait(w->cond, w->mutex, w->interval);
+        }
+        list = w->head;
+        n = w->count;
+        w->head = w->tail = NULL;
+        w->count = 0;
+        stopping = w->stopping;
+        apr_thread_mutex_unlock(w->mutex);
+
+        rest = list ? write_list(w, p, list, n) : NULL;
+        apr_pool_clear(p);
+
+        apr_thread_mutex_lock(w->mutex);
+        if (rest) {
+            /* what failed goes back in front, so decisions are stored in the order they came */
+            entry_t *tail = rest;
+            int nrest = list_length(rest);
+            while (tail->next) tail = tail->next;
+            tail->next = w->head;
+            if (!w->head) w->tail = tail;
+            w->head = rest;
+            w->count += nrest;
+            if (!failing) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s,
+                             "FL021: decision writer: the database refused %d decisions; "
+                             "keeping them and retrying", nrest);
+            }
+        }
+        else if (failing) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, w->s,
+                         "FL022: decision writer: the database takes decisions again");
+        }
+        failing = rest != NULL;
+        if (stopping) {
+            if (!drain_until) drain_until = apr_time_now() + DRAIN_DEADLINE;
+            if (w->count == 0) break;
+            if (apr_time_now() > drain_until) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, w->s,
+                             "FL023: decision writer: %d decisions could not be stored before "
+                             "the child exited", w->count);
+                break;
+            }
+        }
+    }
+    apr_thread_mutex_unlock(w->mutex);
+    free_list(w->head);
+    w->head = w->tail = NULL;
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+/* Runs before the child's pools go (a pre-cleanup), while mod_dbd's connections still exist. */
+static apr_status_t writer_stop(void *data)
+{
+    floopy_writer_t *w = data;
+    apr_status_t st;
+    apr_thread_mutex_lock(w->mutex);
+    w->stopping = 1;
+    apr_thread_cond_signal(w->cond);
+    apr_thread_mutex_unlock(w->mutex);
+    apr_thread_join(&st, w->thread);
+    return APR_SUCCESS;
+}
+
+apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, server_rec *s)
+{
+    floopy_writer_t *w = apr_pcalloc(pchild, sizeof(*w));
+    apr_allocator_t *alloc;
+    apr_status_t rv;
+
+    w->s = s;
+    w->conf = floopy_srv(s);
+    w->max = w->conf->writer_queue;
+    w->interval = apr_time_from_msec(w->conf->writer_interval_ms);
+    if ((rv = apr_allocator_create(&alloc)) != APR_SUCCESS) return rv;
+    if ((rv = apr_pool_create_ex(&w->pool, pchild, NULL, alloc)) != APR_SUCCESS) {
+        apr_allocator_destroy(alloc);
+        return rv;
+    }
+    apr_allocator_owner_set(alloc, w->pool);
+    if ((rv = apr_thread_mutex_create(&w->mutex, APR_THREAD_MUTEX_DEFAULT, pchild))
+        || (rv = apr_thread_cond_create(&w->cond, pchild))
+        || (rv = apr_thread_create(&w->thread, NULL, writer_main, w, pchild))) {
+        return rv;
+    }
+    apr_pool_pre_cleanup_register(pchild, w, writer_stop);
+    *pw = w;
+    return APR_SUCCESS;
+}

@@ -1,0 +1,115 @@
+/* mod_floopy: an OpenAI-compatible LLM gateway inside httpd. This file holds the module record,
+ * the hooks and the routing of /v1 paths to their handlers. */
+#define FLOOPY_MODULE_FILE
+#include <apr_strings.h>
+#include <apr_optional.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <ap_mpm.h>
+
+#include "mod_floopy.h"
+#include "fl_http.h"
+
+static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    floopy_srv_t *c = floopy_srv(s);
+    server_rec *v;
+
+    if (floopy_config_check(pconf, s) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    c->dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    c->dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    if (!c->dbd_open || !c->dbd_close) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     "FL004: mod_floopy needs mod_dbd: LoadModule dbd_module before it");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (v = s; v; v = v->next) {
+        floopy_srv_t *vc = floopy_srv(v);
+        vc->dbd_open = c->dbd_open;
+        vc->dbd_close = c->dbd_close;
+    }
+    /* mod_dbd prepares these on every connection it opens for the main server. */
+    floopy_store_prepare(s, pconf);
+    if (fl_http_global_init() != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "FL005: libcurl failed to initialise");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+static void child_init(apr_pool_t *pchild, server_rec *s)
+{
+    floopy_srv_t *c = floopy_srv(s);
+    floopy_proc_t *proc = apr_pcalloc(pchild, sizeof(*proc));
+    server_rec *v;
+    apr_status_t rv;
+
+    if ((rv = fl_http_create(&proc->http, pchild)) != APR_SUCCESS
+        || (rv = floopy_keycache_create(&proc->keys, pchild, c->key_cache_ttl)) != APR_SUCCESS
+        || (rv = floopy_writer_start(&proc->writer, pchild, s)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL006: child state could not be set up");
+        return;
+    }
+    for (v = s; v; v = v->next) {
+        floopy_srv(v)->proc = proc;
+    }
+}
+
+static int not_found(request_rec *r)
+{
+    return floopy_fail(r, 404, "invalid_request_error", "unknown_url", NULL,
+                       apr_psprintf(r->pool, "no endpoint at %s %s", r->method,
+                                    ap_escape_html(r->pool, r->uri)));
+}
+
+static int dispatch(request_rec *r, const floopy_principal_t *who, const char *path)
+{
+    if (!strcmp(path, "/chat/completions")) return floopy_handle_chat(r, who);
+    if (!strcmp(path, "/models")) return floopy_handle_models(r, who);
+    if (!strncmp(path, "/decisions/", 11) && path[11] && !strchr(path + 11, '/')) {
+        return floopy_handle_decision(r, who, path + 11);
+    }
+    return not_found(r);
+}
+
+static int handler(request_rec *r)
+{
+    floopy_principal_t *who = NULL;
+    fl_error_t *e;
+
+    if (!r->handler || strcmp(r->handler, "floopy")) {
+        return DECLINED;
+    }
+    if (!floopy_srv(r->server)->proc) {
+        return floopy_fail(r, 503, "service_unavailable", "not_ready", NULL,
+                           "the gateway failed to start in this process; see the error log");
+    }
+    if ((e = floopy_authenticate(r, &who))) {
+        return floopy_send_error(r, e);
+    }
+    return dispatch(r, who, floopy_path(r));
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    static const char *const after_dbd[] = { "mod_dbd.c", NULL };
+    ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(floopy_admin_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(floopy) = {
+    STANDARD20_MODULE_STUFF,
+    floopy_create_dir,
+    floopy_merge_dir,
+    floopy_create_srv,
+    floopy_merge_srv,
+    floopy_cmds,
+    register_hooks,
+#if defined(AP_MODULE_FLAG_NONE)
+    AP_MODULE_FLAG_NONE
+#endif
+};

@@ -1,0 +1,111 @@
+/* The httpd side of mod_floopy: configuration, per-process state and the helpers the handlers
+ * share. Everything that does not need httpd lives in core/. */
+#ifndef MOD_FLOOPY_H
+#define MOD_FLOOPY_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <apr_dbd.h>
+#include <mod_dbd.h>
+#include <jansson.h>
+
+#include "fl_catalog.h"
+#include "fl_error.h"
+#include "fl_http.h"
+
+#ifndef FLOOPY_MODULE_FILE /* AP_DECLARE_MODULE declares it there */
+APLOG_USE_MODULE(floopy);
+#endif
+extern module AP_MODULE_DECLARE_DATA floopy_module;
+
+/* Our log messages carry a tag "FLnnn:" so tests can whitelist the expected ones. */
+
+typedef struct floopy_writer_t floopy_writer_t;
+typedef struct floopy_keycache_t floopy_keycache_t;
+
+/* State of one child process, made in child_init and owned by the child's pool. */
+typedef struct floopy_proc_t {
+    fl_http_t *http;
+    floopy_writer_t *writer;
+    floopy_keycache_t *keys;
+} floopy_proc_t;
+
+typedef struct floopy_srv_t {
+    fl_catalog_t *catalog;
+    int key_cache_ttl;           /* seconds a child trusts a looked-up key (-1 = unset) */
+    int writer_interval_ms;      /* decision writer flush interval (-1 = unset) */
+    int writer_queue;            /* decisions held per child before requests get 503 */
+    const char *admin_token_file;
+    const char *admin_token_hash; /* SHA-256 of the admin token, read at start-up */
+    floopy_proc_t *proc;         /* set in the child; NULL in the parent */
+    server_rec *main_server;     /* mod_dbd's connection pool lives with the main server */
+    ap_dbd_t *(*dbd_open)(apr_pool_t *, server_rec *);
+    void (*dbd_close)(server_rec *, ap_dbd_t *);
+} floopy_srv_t;
+
+typedef struct floopy_dir_t {
+    const char *location;        /* the <Location> path, stripped from r->uri */
+    apr_off_t max_body;          /* -1 = unset */
+} floopy_dir_t;
+
+/* What a valid key says about its bearer. */
+typedef struct floopy_principal_t {
+    const char *org_id, *key_id, *role, *plan;
+} floopy_principal_t;
+
+#define FLOOPY_DEFAULT_MAX_BODY (10 * 1024 * 1024)
+
+floopy_srv_t *floopy_srv(server_rec *s);
+floopy_dir_t *floopy_dir(request_rec *r);
+extern const command_rec floopy_cmds[];
+void *floopy_create_srv(apr_pool_t *p, server_rec *s);
+void *floopy_merge_srv(apr_pool_t *p, void *base, void *add);
+void *floopy_create_dir(apr_pool_t *p, char *dir);
+void *floopy_merge_dir(apr_pool_t *p, void *base, void *add);
+apr_status_t floopy_config_check(apr_pool_t *p, server_rec *s);
+
+/* --- request helpers (floopy_io.c) --- */
+const char *floopy_path(request_rec *r);  /* the URI below the Location, always starting "/" */
+int floopy_send_json(request_rec *r, int status, json_t *body); /* steals body */
+int floopy_send_error(request_rec *r, const fl_error_t *e);
+int floopy_fail(request_rec *r, int status, const char *type, const char *code,
+                const char *param, const char *msg);
+/* Reads the whole body within the limit; an error to send otherwise. */
+fl_error_t *floopy_read_body(request_rec *r, apr_off_t limit, char **pbody, apr_size_t *plen);
+/* Reads a JSON object body; an error to send otherwise. The value is owned by r->pool. */
+fl_error_t *floopy_read_json(request_rec *r, json_t **pobj);
+const char *floopy_bearer(request_rec *r);
+int floopy_client_gone(conn_rec *c);
+
+/* --- keys (floopy_auth.c) --- */
+apr_status_t floopy_keycache_create(floopy_keycache_t **pkc, apr_pool_t *p, int ttl_sec);
+/* 401 error or NULL with *pp filled. */
+fl_error_t *floopy_authenticate(request_rec *r, floopy_principal_t **pp);
+
+/* --- database (floopy_store.c) --- */
+void floopy_store_prepare(server_rec *s, apr_pool_t *p);
+ap_dbd_t *floopy_db_acquire(request_rec *r);
+/* Runs a prepared select and hands back every row as an array of column strings (NULL for SQL
+ * NULL); rows are drained so the connection stays usable. */
+apr_status_t floopy_db_select(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
+                              const char **args, apr_array_header_t **prows, int *pncols);
+apr_status_t floopy_db_exec(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
+                            const char **args, int *paffected);
+/* Writes an audit event; before/after may be NULL. */
+apr_status_t floopy_audit(apr_pool_t *p, ap_dbd_t *db, const char *org_id, const char *actor,
+                          const char *action, const char *target, json_t *before, json_t *after);
+
+/* --- decision writer (floopy_writer.c) --- */
+apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, server_rec *s);
+/* 0 when the queue is full: the caller must not take the request. */
+int floopy_writer_has_room(floopy_writer_t *w);
+void floopy_writer_enqueue(floopy_writer_t *w, const char *const *args);
+
+/* --- handlers --- */
+int floopy_handle_chat(request_rec *r, const floopy_principal_t *who);
+int floopy_handle_models(request_rec *r, const floopy_principal_t *who);
+int floopy_handle_decision(request_rec *r, const floopy_principal_t *who, const char *id);
+int floopy_admin_handler(request_rec *r);
+
+#endif
