@@ -12,7 +12,7 @@ DB_NAME=${FLOOPY_DB_NAME:-floopy}
 HTTPD=/usr/sbin/apache2
 
 DEBS=(apache2 apache2-dev libaprutil1-dbd-mysql mariadb-server mariadb-client libmariadb-dev
-      libjansson-dev libcurl4-openssl-dev libssl-dev openssl curl nodejs npm wrk)
+      libjansson-dev libcurl4-openssl-dev libssl-dev openssl curl wrk)
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "apxs-build.sh: $*"; exit 1; }
@@ -27,6 +27,9 @@ cmd_deps() {
   for p in "${DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
+  # Node may come from elsewhere than Debian (it does on these machines): ask for it by command.
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq
@@ -182,7 +185,7 @@ httpd_ctl() { # conf action
 httpd_wait_port() {
   local i
   for i in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+    curl -s -o /dev/null "http://127.0.0.1:$1/v1/models" && return 0
     sleep 0.1
   done
   tail -20 "$FLOOPY_VAR/logs/error.log" >&2 || true
@@ -225,13 +228,14 @@ demo_keys() {
 
 start_standin() {
   local pidf=$FLOOPY_VAR/run/standin.pid
-  if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then return 0; fi
   local port=${FLOOPY_STANDIN_PORT:-$((FLOOPY_PORT + 1))}
+  export FLOOPY_UPSTREAM=http://127.0.0.1:$port/v1
+  if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then return 0; fi
   nohup node "$ROOT/t/mock/openai-mock.mjs" --port "$port" >"$FLOOPY_VAR/logs/standin.log" 2>&1 &
   echo $! >"$pidf"
   local i
   for i in $(seq 1 100); do grep -q '"port"' "$FLOOPY_VAR/logs/standin.log" && break; sleep 0.1; done
-  export FLOOPY_UPSTREAM=http://127.0.0.1:$port/v1
+  grep -q '"port"' "$FLOOPY_VAR/logs/standin.log" || die "the stand-in provider did not start (see $FLOOPY_VAR/logs/standin.log)"
 }
 
 cmd_run() {

@@ -269,7 +269,7 @@ static int admin_dispatch(admin_t *a, const char *path)
         }
     }
     return floopy_fail(r, 404, "invalid_request_error", "unknown_url", NULL,
-                       "no admin endpoint at this path");
+                       apr_psprintf(r->pool, "no admin endpoint at %s %s", r->method, path));
 }
 
 static fl_error_t *admin_auth(request_rec *r)

@@ -42,7 +42,6 @@ void *floopy_merge_srv(apr_pool_t *p, void *basev, void *addv)
 void *floopy_create_dir(apr_pool_t *p, char *dir)
 {
     floopy_dir_t *d = apr_pcalloc(p, sizeof(*d));
-    d->location = dir ? apr_pstrdup(p, dir) : NULL;
     d->max_body = -1;
     return d;
 }
@@ -50,7 +49,6 @@ void *floopy_create_dir(apr_pool_t *p, char *dir)
 void *floopy_merge_dir(apr_pool_t *p, void *basev, void *addv)
 {
     floopy_dir_t *base = basev, *add = addv, *m = apr_pcalloc(p, sizeof(*m));
-    m->location = add->location ? add->location : base->location;
     m->max_body = add->max_body != -1 ? add->max_body : base->max_body;
     return m;
 }

@@ -12,14 +12,16 @@
 #include "mod_floopy.h"
 #include "fl_json.h"
 
+/* core's per-dir config names the last section merged into the request's: the <Location>
+ * that handed it to us. Its path is the prefix the endpoints sit below. */
 const char *floopy_path(request_rec *r)
 {
-    floopy_dir_t *d = floopy_dir(r);
+    core_dir_config *cd = ap_get_core_module_config(r->per_dir_config);
     const char *uri = r->uri;
-    if (d && d->location) {
-        apr_size_t n = strlen(d->location);
-        while (n && d->location[n - 1] == '/') n--;
-        if (!strncmp(uri, d->location, n)) uri += n;
+    if (cd && cd->d && cd->d[0] == '/' && !cd->d_is_fnmatch && !cd->r) {
+        apr_size_t n = strlen(cd->d);
+        while (n && cd->d[n - 1] == '/') n--;
+        if (!strncmp(uri, cd->d, n) && (uri[n] == '/' || uri[n] == '\0')) uri += n;
     }
     return *uri ? uri : "/";
 }

@@ -109,7 +109,5 @@ AP_DECLARE_MODULE(floopy) = {
     floopy_merge_srv,
     floopy_cmds,
     register_hooks,
-#if defined(AP_MODULE_FLAG_NONE)
     AP_MODULE_FLAG_NONE
-#endif
 };

@@ -45,7 +45,6 @@ typedef struct floopy_srv_t {
 } floopy_srv_t;
 
 typedef struct floopy_dir_t {
-    const char *location;        /* the <Location> path, stripped from r->uri */
     apr_off_t max_body;          /* -1 = unset */
 } floopy_dir_t;
 

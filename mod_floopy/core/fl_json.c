@@ -6,7 +6,8 @@
 
 char *fl_json_dump(apr_pool_t *p, json_t *v, int steal)
 {
-    char *raw = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    char *raw = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY
+                                | JSON_REAL_PRECISION(12));
     char *s = raw ? apr_pstrdup(p, raw) : apr_pstrdup(p, "null");
     free(raw);
     if (steal) {
