@@ -163,7 +163,9 @@ static int should_abort(void *baton)
 static int client_closed(chat_t *ch)
 {
     ch->r->connection->aborted = 1;
-    record(ch, "client_closed", 499, NULL);
+    record(ch, "client_closed", 499,
+           fl_error_make(ch->r->pool, 499, "client_closed", "client_closed", NULL,
+                         "the client closed the connection; the provider call was abandoned"));
     return OK;
 }
 
@@ -230,12 +232,12 @@ static int transport_failure(chat_t *ch, apr_status_t rv, const fl_http_response
     }
     if (rv == APR_ENOSPC) {
         return fail(ch, "upstream_error",
-                    fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_too_large", NULL,
+                    fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_error", NULL,
                                   "provider %s answered with more than %d bytes", pname,
                                   MAX_UPSTREAM_BODY));
     }
     return fail(ch, "upstream_error",
-                fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_unreachable", NULL,
+                fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_error", NULL,
                               "provider %s could not be reached or cut the answer short (%s)",
                               pname, resp->error ? resp->error : "no detail"));
 }

@@ -166,7 +166,6 @@ static const char *status_type(int status)
 {
     switch (status) {
     case 429: return "rate_limit_error";
-    case 503: return "service_unavailable";
     case 504: return "timeout_error";
     case 502: return "upstream_error";
     default: return "invalid_request_error";
@@ -178,7 +177,7 @@ static const char *status_type(int status)
 static int client_status(int status)
 {
     switch (status) {
-    case 400: case 404: case 409: case 413: case 422: case 429: case 503:
+    case 400: case 404: case 409: case 413: case 422: case 429:
         return status;
     case 408: case 504:
         return 504;
@@ -208,12 +207,18 @@ fl_error_t *fl_openai_map_upstream_error(apr_pool_t *p, const char *provider, in
                           "provider %s refused the gateway's credentials (HTTP %d)%s%s",
                           provider, status, msg ? ": " : "", msg ? msg : "");
     }
+    else if (cs >= 500) {
+        /* the provider's own code stays in the message; the client sees the gateway's */
+        e = fl_error_make(p, cs, status_type(cs), cs == 504 ? "upstream_timeout" : "upstream_error",
+                          NULL, "provider %s answered HTTP %d%s%s%s%s%s", provider, status,
+                          code ? " (" : "", code ? code : "", code ? ")" : "",
+                          msg ? ": " : "", msg ? msg : "");
+    }
     else {
-        e = fl_error_make(p, cs, cs == status && type && cs < 500 ? apr_pstrdup(p, type)
-                                                                  : status_type(cs),
-                          code ? apr_pstrdup(p, code)
-                               : (cs == 429 ? "rate_limit_exceeded"
-                                  : cs >= 500 ? "upstream_error" : NULL),
+        /* the client's own mistake (4xx) or a rate limit: the provider's code and param pass */
+        e = fl_error_make(p, cs, cs == 429 ? "rate_limit_error"
+                                           : (type ? apr_pstrdup(p, type) : status_type(cs)),
+                          code ? apr_pstrdup(p, code) : (cs == 429 ? "rate_limit_exceeded" : NULL),
                           param ? apr_pstrdup(p, param) : NULL,
                           "provider %s answered HTTP %d%s%s", provider, status,
                           msg ? ": " : "", msg ? msg : "");
