@@ -99,9 +99,19 @@ static const char *str_field(json_t *body, const char *key, int required, apr_si
     return json_string_value(v);
 }
 
-static const char *one_of(const char *v, const char *const *allowed)
+/* A string field that must be one of allowed; absent means allowed[0]. */
+static const char *enum_field(json_t *body, const char *key, const char *const *allowed,
+                              request_rec *r, fl_error_t **pe)
 {
-    for (; *allowed; allowed++) if (!strcmp(v, *allowed)) return *allowed;
+    const char *v = str_field(body, key, 0, 32, r, pe), *list = "";
+    int i;
+    if (*pe) return NULL;
+    if (!v) return allowed[0];
+    for (i = 0; allowed[i]; i++) {
+        if (!strcmp(v, allowed[i])) return allowed[i];
+        list = apr_pstrcat(r->pool, list, i ? ", " : "", allowed[i], NULL);
+    }
+    *pe = fl_error_invalid(r->pool, "invalid_value", key, "'%s' must be one of: %s", key, list);
     return NULL;
 }
 
@@ -117,13 +127,8 @@ static int org_create(admin_t *a)
 
     if ((e = floopy_read_json(r, &body))) return floopy_send_error(r, e);
     name = str_field(body, "name", 1, 200, r, &e);
-    plan = e ? NULL : str_field(body, "plan", 0, 32, r, &e);
+    plan = e ? NULL : enum_field(body, "plan", plans, r, &e);
     if (e) return floopy_send_error(r, e);
-    if (!plan) plan = "free";
-    if (!one_of(plan, plans)) {
-        return floopy_fail(r, 400, "invalid_request_error", "invalid_value", "plan",
-                           "'plan' must be free, pro or enterprise");
-    }
     fl_uuid7(id, now);
     args[0] = id; args[1] = name; args[2] = plan; args[3] = "0"; args[4] = fl_time_sql(r->pool, now);
     if (write_audited(a, FLOOPY_SQL_ORG_INS, 5, args, NULL, id, "organization.create", id, NULL,
@@ -163,14 +168,9 @@ static int key_create(admin_t *a, const char *org_id)
 
     if (!org_row(a, org_id)) return no_such(r, "organization");
     if ((e = floopy_read_json(r, &body))) return floopy_send_error(r, e);
-    role = str_field(body, "role", 0, 16, r, &e);
+    role = enum_field(body, "role", roles, r, &e);
     name = e ? NULL : str_field(body, "name", 0, 200, r, &e);
     if (e) return floopy_send_error(r, e);
-    if (!role) role = "client";
-    if (!one_of(role, roles)) {
-        return floopy_fail(r, 400, "invalid_request_error", "invalid_value", "role",
-                           "'role' must be client or admin");
-    }
     if (fl_key_generate(r->pool, &secret) != APR_SUCCESS) return db_failed(r);
     fl_uuid7(id, now);
     fl_sha256_hex(secret, strlen(secret), hash);

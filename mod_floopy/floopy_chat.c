@@ -53,6 +53,10 @@ static void record(chat_t *ch, const char *status, int http_status, const fl_err
     d->status = status;
     d->http_status = http_status;
     if (e) d->error = fl_json_pool_own(ch->r->pool, error_summary(e));
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ch->r,
+                  "FL100: decision %s route %s -> %s/%s: %s (HTTP %d) in %.1f ms", d->id,
+                  d->route ? d->route : "-", d->chosen ? d->chosen->provider->name : "-",
+                  d->chosen ? d->chosen->name : "-", status, http_status, d->latency_total_ms);
     {
         const char *args[FL_DECISION_NCOLS];
         fl_decision_row_args(ch->r->pool, d, args);

@@ -70,34 +70,28 @@ static const char *named_error(cmd_parms *cmd, const char *err)
     return err ? apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err) : NULL;
 }
 
-static const char *set_provider(cmd_parms *cmd, void *dc, const char *args)
-{
-    floopy_srv_t *c = floopy_srv(cmd->server);
-    apr_array_header_t *a = split_args(cmd->pool, args);
-    if (a->nelts < 1) return named_error(cmd, "needs a provider name and options");
-    return named_error(cmd, fl_catalog_add_provider(c->catalog, cmd->pool,
-                                                    APR_ARRAY_IDX(a, 0, const char *),
-                                                    (const char *const *)a->elts + 1, a->nelts - 1));
-}
+/* FloopyProvider, FloopyModel and FloopyRoute: a name, then words the catalog parses. */
+typedef struct catalog_directive_t {
+    const char *(*add)(fl_catalog_t *, apr_pool_t *, const char *, const char *const *, int);
+    int min_words;
+    const char *usage;
+} catalog_directive_t;
 
-static const char *set_model(cmd_parms *cmd, void *dc, const char *args)
-{
-    floopy_srv_t *c = floopy_srv(cmd->server);
-    apr_array_header_t *a = split_args(cmd->pool, args);
-    if (a->nelts < 1) return named_error(cmd, "needs provider/model and prices");
-    return named_error(cmd, fl_catalog_add_model(c->catalog, cmd->pool,
-                                                 APR_ARRAY_IDX(a, 0, const char *),
-                                                 (const char *const *)a->elts + 1, a->nelts - 1));
-}
+static const catalog_directive_t add_provider = {
+    fl_catalog_add_provider, 1, "needs a provider name and options" };
+static const catalog_directive_t add_model = {
+    fl_catalog_add_model, 1, "needs provider/model and prices" };
+static const catalog_directive_t add_route = {
+    fl_catalog_add_route, 2, "needs a route name and at least one provider/model" };
 
-static const char *set_route(cmd_parms *cmd, void *dc, const char *args)
+static const char *set_catalog(cmd_parms *cmd, void *dc, const char *args)
 {
+    const catalog_directive_t *cd = cmd->info;
     floopy_srv_t *c = floopy_srv(cmd->server);
     apr_array_header_t *a = split_args(cmd->pool, args);
-    if (a->nelts < 2) return named_error(cmd, "needs a route name and at least one provider/model");
-    return named_error(cmd, fl_catalog_add_route(c->catalog, cmd->pool,
-                                                 APR_ARRAY_IDX(a, 0, const char *),
-                                                 (const char *const *)a->elts + 1, a->nelts - 1));
+    if (a->nelts < cd->min_words) return named_error(cmd, cd->usage);
+    return named_error(cmd, cd->add(c->catalog, cmd->pool, APR_ARRAY_IDX(a, 0, const char *),
+                                    (const char *const *)a->elts + 1, a->nelts - 1));
 }
 
 static const char *parse_positive(cmd_parms *cmd, const char *v, long max, long *out)
@@ -146,12 +140,12 @@ static const char *set_admin_token_file(cmd_parms *cmd, void *dc, const char *v)
 }
 
 const command_rec floopy_cmds[] = {
-    AP_INIT_RAW_ARGS("FloopyProvider", set_provider, NULL, RSRC_CONF,
+    AP_INIT_RAW_ARGS("FloopyProvider", set_catalog, (void *)&add_provider, RSRC_CONF,
                      "NAME type=openai base_url=URL [base_url_env=VAR] [key_env=VAR|key_file=PATH] "
                      "[connect_timeout=MS] [timeout=MS] [idle_timeout=MS]"),
-    AP_INIT_RAW_ARGS("FloopyModel", set_model, NULL, RSRC_CONF,
+    AP_INIT_RAW_ARGS("FloopyModel", set_catalog, (void *)&add_model, RSRC_CONF,
                      "PROVIDER/MODEL input=USD output=USD [cached_input=USD] (per million tokens)"),
-    AP_INIT_RAW_ARGS("FloopyRoute", set_route, NULL, RSRC_CONF,
+    AP_INIT_RAW_ARGS("FloopyRoute", set_catalog, (void *)&add_route, RSRC_CONF,
                      "NAME PROVIDER/MODEL [PROVIDER/MODEL ...]; the first is the default"),
     AP_INIT_TAKE1("FloopyMaxBodySize", set_max_body, NULL, RSRC_CONF | ACCESS_CONF,
                   "largest request body in bytes (default 10485760)"),
