@@ -34,7 +34,7 @@ async function pool(n, concurrency, fn) {
   await Promise.all(workers);
 }
 
-test('graceful restart under load: nothing lost, nothing invented', { timeout: 120000 }, async () => {
+test('graceful restart under load: nothing lost, nothing invented', { timeout: 120000 }, async (t) => {
   const { org, clientKey, clientKeyInfo } = await createOrg('pro');
   const pidFile = process.env.FLOOPY_TEST_PID_FILE;
   const pidBefore = pidFile ? fs.readFileSync(pidFile, 'utf8').trim() : null;
@@ -45,6 +45,8 @@ test('graceful restart under load: nothing lost, nothing invented', { timeout: 1
   const failures = [];
   let completed = 0;
   let graceful = null;
+  let gracefulFrom = null;
+  let gracefulTo = null;
   const t0 = Date.now();
 
   await pool(TOTAL, CONCURRENCY, async (i) => {
@@ -61,7 +63,10 @@ test('graceful restart under load: nothing lost, nothing invented', { timeout: 1
       else failures.push(`#${i}: ${e} (${code})`);
     }
     completed++;
-    if (completed === GRACEFUL_AT) graceful = httpdCtlAsync('graceful');
+    if (completed === GRACEFUL_AT) {
+      gracefulFrom = Date.now() - t0;
+      graceful = httpdCtlAsync('graceful').then((g) => { gracefulTo = Date.now() - t0; return g; });
+    }
   });
   const elapsed = Date.now() - t0;
   assert.ok(graceful, 'the graceful restart was never issued');
@@ -69,11 +74,17 @@ test('graceful restart under load: nothing lost, nothing invented', { timeout: 1
   assert.equal(g.code, 0, `apache2 -k graceful: ${g.code} ${g.out} ${g.error ?? ''}`);
 
   const ok = answered.filter((a) => a.status === 200 && a.id);
-  process.stderr.write(`# restart: ${TOTAL} requests in ${elapsed} ms, ${ok.length} answered 200, `
-    + `${answered.length - ok.length} other answers, ${resets.length} connection resets\n`);
+  t.diagnostic(`${TOTAL} requests in ${elapsed} ms, ${ok.length} answered 200, `
+    + `${answered.length - ok.length} other answers, ${resets.length} connection resets; `
+    + `graceful issued at ${gracefulFrom} ms, done at ${gracefulTo} ms; resets at ${resets.map((r) => r.at).join(',')} ms`);
   assert.deepEqual(failures, [], 'requests failed other than by a connection reset');
   assert.equal(answered.length + resets.length, TOTAL);
   assert.ok(resets.length <= CONCURRENCY * 2, `${resets.length} resets: more than the requests in flight at the restart`);
+  // a reset is only excused by the restart: none before it was issued, none long after it
+  for (const r of resets) {
+    assert.ok(r.at >= gracefulFrom && r.at <= gracefulTo + 5000,
+      `request #${r.i} was reset at ${r.at} ms, outside the restart (${gracefulFrom}..${gracefulTo} ms)`);
+  }
 
   // httpd restarted gracefully: same parent, a new generation
   if (pidFile) assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), pidBefore, 'the parent changed: not a graceful restart');
@@ -103,7 +114,7 @@ test('graceful restart under load: nothing lost, nothing invented', { timeout: 1
   assert.match(String(org.id), /^[0-9A-Za-z-]+$/);
   const rows = dbQuery(`SELECT COUNT(*) FROM decisions WHERE org_id = '${org.id}'`);
   if (rows === null) {
-    process.stderr.write('# restart: database not reachable from the test; phantom rows checked through the API only\n');
+    t.diagnostic('database not reachable from the test; phantom rows checked through the API only');
   } else {
     const stored = Number(rows[0][0]);
     assert.equal(stored, answered.length,
