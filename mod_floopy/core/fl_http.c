@@ -7,10 +7,18 @@
 #include "fl_http.h"
 
 #define FL_HTTP_MAX_IDLE_HANDLES 64
+#define FL_HTTP_POLL_MS 50           /* how often a waiting transfer looks at its clocks */
+
+/* An easy handle and the multi handle that drives it. The multi handle holds the connection
+ * cache, so the pair travels together and connections survive from request to request. */
+typedef struct {
+    CURL *easy;
+    CURLM *multi;
+} handle_t;
 
 struct fl_http_t {
     apr_thread_mutex_t *mutex;
-    CURL *idle[FL_HTTP_MAX_IDLE_HANDLES];
+    handle_t idle[FL_HTTP_MAX_IDLE_HANDLES];
     int nidle;
 };
 
@@ -27,11 +35,17 @@ apr_status_t fl_http_global_init(void)
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? APR_SUCCESS : APR_EGENERAL;
 }
 
+static void handle_free(handle_t *hd)
+{
+    if (hd->multi) curl_multi_cleanup(hd->multi);
+    if (hd->easy) curl_easy_cleanup(hd->easy);
+}
+
 static apr_status_t http_cleanup(void *v)
 {
     fl_http_t *h = v;
     while (h->nidle > 0) {
-        curl_easy_cleanup(h->idle[--h->nidle]);
+        handle_free(&h->idle[--h->nidle]);
     }
     return APR_SUCCESS;
 }
@@ -48,32 +62,38 @@ apr_status_t fl_http_create(fl_http_t **ph, apr_pool_t *p)
     return APR_SUCCESS;
 }
 
-static CURL *handle_take(fl_http_t *h)
+static int handle_take(fl_http_t *h, handle_t *out)
 {
-    CURL *c = NULL;
+    int found = 0;
     apr_thread_mutex_lock(h->mutex);
     if (h->nidle > 0) {
-        c = h->idle[--h->nidle];
+        *out = h->idle[--h->nidle];
+        found = 1;
     }
     apr_thread_mutex_unlock(h->mutex);
-    if (c) {
-        curl_easy_reset(c); /* keeps its live connections */
-        return c;
+    if (found) {
+        curl_easy_reset(out->easy);
+        return 1;
     }
-    return curl_easy_init();
+    out->easy = curl_easy_init();
+    out->multi = curl_multi_init();
+    if (!out->easy || !out->multi) {
+        handle_free(out);
+        return 0;
+    }
+    return 1;
 }
 
-static void handle_give(fl_http_t *h, CURL *c)
+static void handle_give(fl_http_t *h, handle_t *hd)
 {
+    int kept = 0;
     apr_thread_mutex_lock(h->mutex);
     if (h->nidle < FL_HTTP_MAX_IDLE_HANDLES) {
-        h->idle[h->nidle++] = c;
-        c = NULL;
+        h->idle[h->nidle++] = *hd;
+        kept = 1;
     }
     apr_thread_mutex_unlock(h->mutex);
-    if (c) {
-        curl_easy_cleanup(c);
-    }
+    if (!kept) handle_free(hd);
 }
 
 static size_t on_header(char *buf, size_t size, size_t n, void *ud)
@@ -126,22 +146,6 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
     return len;
 }
 
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    xfer_t *x = ud;
-    apr_time_t now = apr_time_now();
-    if (x->req->idle_timeout_ms > 0
-        && now - x->last_activity > apr_time_from_msec(x->req->idle_timeout_ms)) {
-        x->stalled = 1;
-        return 1;
-    }
-    if (x->req->should_abort && x->req->should_abort(x->req->baton)) {
-        x->aborted = 1;
-        return 1;
-    }
-    return 0;
-}
-
 static struct curl_slist *make_headers(apr_pool_t *p, const fl_http_request_t *req)
 {
     struct curl_slist *hl = NULL;
@@ -171,9 +175,6 @@ static void set_options(CURL *c, const fl_http_request_t *req, xfer_t *x, struct
     curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 }
 
@@ -188,8 +189,6 @@ static apr_status_t map_result(CURLcode cc, xfer_t *x)
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
         return APR_ECONNREFUSED;
-    case CURLE_ABORTED_BY_CALLBACK:
-        return x->stalled ? APR_TIMEUP : APR_ECONNABORTED;
     case CURLE_WRITE_ERROR:
         return x->resp->cb_status != APR_SUCCESS ? x->resp->cb_status : APR_EGENERAL;
     case CURLE_PARTIAL_FILE:
@@ -202,11 +201,43 @@ static apr_status_t map_result(CURLcode cc, xfer_t *x)
     }
 }
 
+/* Drives the transfer in slices of FL_HTTP_POLL_MS, so a stall or a departed client is noticed
+ * within that time rather than at libcurl's once-a-second progress pace. */
+static CURLcode drive(CURLM *multi, xfer_t *x)
+{
+    const fl_http_request_t *req = x->req;
+    CURLMsg *msg;
+    int running = 1, left;
+
+    while (running) {
+        apr_time_t now;
+        if (curl_multi_perform(multi, &running) != CURLM_OK) return CURLE_FAILED_INIT;
+        if (!running) break;
+        if (curl_multi_poll(multi, NULL, 0, FL_HTTP_POLL_MS, NULL) != CURLM_OK) {
+            return CURLE_FAILED_INIT;
+        }
+        now = apr_time_now();
+        if (req->idle_timeout_ms > 0
+            && now - x->last_activity > apr_time_from_msec(req->idle_timeout_ms)) {
+            x->stalled = 1;
+            return CURLE_OPERATION_TIMEDOUT;
+        }
+        if (req->should_abort && req->should_abort(req->baton)) {
+            x->aborted = 1;
+            return CURLE_ABORTED_BY_CALLBACK;
+        }
+    }
+    while ((msg = curl_multi_info_read(multi, &left))) {
+        if (msg->msg == CURLMSG_DONE) return msg->data.result;
+    }
+    return CURLE_FAILED_INIT;
+}
+
 apr_status_t fl_http_perform(fl_http_t *h, apr_pool_t *p, const fl_http_request_t *req,
                              fl_http_response_t *resp)
 {
     xfer_t x;
-    CURL *c;
+    handle_t hd;
     CURLcode cc;
     struct curl_slist *hl;
     char errbuf[CURL_ERROR_SIZE];
@@ -220,24 +251,27 @@ apr_status_t fl_http_perform(fl_http_t *h, apr_pool_t *p, const fl_http_request_
     x.pool = p;
     x.start = x.last_activity = apr_time_now();
 
-    if (!(c = handle_take(h))) {
+    if (!handle_take(h, &hd)) {
         resp->error = "cannot create a curl handle";
         return APR_ENOMEM;
     }
     hl = make_headers(p, req);
-    set_options(c, req, &x, hl);
+    set_options(hd.easy, req, &x, hl);
     errbuf[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    cc = curl_easy_perform(c);
+    curl_easy_setopt(hd.easy, CURLOPT_ERRORBUFFER, errbuf);
+    curl_multi_add_handle(hd.multi, hd.easy);
+    cc = drive(hd.multi, &x);
+    /* Removing an unfinished transfer closes its connection; a finished one stays cached. */
+    curl_multi_remove_handle(hd.multi, hd.easy);
     resp->total_ms = (double)(apr_time_now() - x.start) / 1000.0;
-    rv = map_result(cc, &x);
+    rv = x.aborted ? APR_ECONNABORTED : map_result(cc, &x);
     if (rv != APR_SUCCESS) {
-        resp->error = apr_pstrdup(p, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        resp->error = apr_pstrdup(p, x.stalled ? "the provider fell silent (idle timeout)"
+                                     : x.aborted ? "the client went away"
+                                     : errbuf[0] ? errbuf : curl_easy_strerror(cc));
     }
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(hd.easy, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hl);
-    /* A handle whose transfer was cut mid-way may hold a half-read connection: curl closes
-     * such connections itself, so the handle can still be reused. */
-    handle_give(h, c);
+    handle_give(h, &hd);
     return rv;
 }
