@@ -153,7 +153,7 @@ DBDParams "sock=$(db_sock) user=floopy pass=$pw dbname=$DB_NAME"
 DBDInitSQL "SET NAMES utf8mb4"
 DBDMin 0
 DBDKeep 4
-DBDMax 32
+DBDMax 64
 DBDExptime 300
 EOF
   )

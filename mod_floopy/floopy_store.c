@@ -10,10 +10,10 @@
 #include "fl_util.h"
 
 static const char *const batch_sizes_labels[] = {
-    FLOOPY_SQL_DECISION_INS "64", FLOOPY_SQL_DECISION_INS "16", FLOOPY_SQL_DECISION_INS "4",
-    FLOOPY_SQL_DECISION_INS "1"
+    FLOOPY_SQL_DECISION_INS "256", FLOOPY_SQL_DECISION_INS "64", FLOOPY_SQL_DECISION_INS "16",
+    FLOOPY_SQL_DECISION_INS "4", FLOOPY_SQL_DECISION_INS "1"
 };
-const int floopy_batch_sizes[FLOOPY_NBATCH] = { 64, 16, 4, 1 };
+const int floopy_batch_sizes[FLOOPY_NBATCH] = { 256, 64, 16, 4, 1 };
 
 const char *floopy_batch_label(int i)
 {

@@ -15,7 +15,7 @@
 #define FLOOPY_SQL_KEY_REVOKE   "floopy_key_revoke"
 
 /* Multi-row insert statements exist for these batch sizes, largest first. */
-#define FLOOPY_NBATCH 4
+#define FLOOPY_NBATCH 5
 extern const int floopy_batch_sizes[FLOOPY_NBATCH];
 const char *floopy_batch_label(int i);
 

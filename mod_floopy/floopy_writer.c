@@ -82,38 +82,53 @@ void floopy_writer_enqueue(floopy_writer_t *w, const char *const *args)
     apr_thread_mutex_unlock(w->mutex);
 }
 
-/* Writes the list in batches; returns what could not be written (to retry), in order.
- * INSERT IGNORE makes a retry of a batch the database did store (the answer lost on the way)
- * harmless: ids are unique, so a row is never stored twice. */
-static entry_t *write_list(floopy_writer_t *w, apr_pool_t *p, entry_t *list, int n)
+/* Stores the first n entries of list in as few statements as the batch sizes allow. */
+static apr_status_t insert_batches(floopy_writer_t *w, apr_pool_t *p, ap_dbd_t *db,
+                                   const entry_t *list, int n)
 {
-    ap_dbd_t *db = w->conf->dbd_open(p, w->conf->main_server);
-    const char **args;
+    const char **args = apr_palloc(p, sizeof(const char *) * FL_DECISION_NCOLS
+                                          * (apr_size_t)floopy_batch_sizes[0]);
     int b, i;
-
-    if (!db) return list;
-    args = apr_palloc(p, sizeof(const char *) * FL_DECISION_NCOLS * floopy_batch_sizes[0]);
     for (b = 0; b < FLOOPY_NBATCH; b++) {
         int size = floopy_batch_sizes[b];
-        while (n >= size) {
-            entry_t *first = list, *last = list;
-            for (i = 0; i < size; i++) {
-                last = i ? last->next : first;
-                memcpy(args + i * FL_DECISION_NCOLS, last->args, sizeof(last->args));
+        for (; n >= size; n -= size) {
+            for (i = 0; i < size; i++, list = list->next) {
+                memcpy(args + i * FL_DECISION_NCOLS, list->args, sizeof(list->args));
             }
             if (floopy_db_exec(p, db, floopy_batch_label(b), size * FL_DECISION_NCOLS, args,
                                NULL) != APR_SUCCESS) {
-                w->conf->dbd_close(w->conf->main_server, db);
-                return list;
+                return APR_EGENERAL;
             }
-            list = last->next;
-            last->next = NULL;
-            free_list(first);
-            n -= size;
         }
     }
+    return APR_SUCCESS;
+}
+
+/* Writes the list in one transaction (one log flush however many rows); on any failure nothing
+ * is kept and the whole list comes back to be retried. INSERT IGNORE makes a retry of rows the
+ * database did store (the answer lost on the way) harmless: ids are unique. */
+static entry_t *write_list(floopy_writer_t *w, apr_pool_t *p, entry_t *list, int n)
+{
+    ap_dbd_t *db = w->conf->dbd_open(p, w->conf->main_server);
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv;
+
+    if (!db) return list;
+    if (apr_dbd_transaction_start(db->driver, p, db->handle, &tx) != 0) {
+        w->conf->dbd_close(w->conf->main_server, db);
+        return list;
+    }
+    rv = insert_batches(w, p, db, list, n);
+    if (rv != APR_SUCCESS) {
+        apr_dbd_transaction_mode_set(db->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    if (apr_dbd_transaction_end(db->driver, p, tx) != 0) {
+        rv = APR_EGENERAL;
+    }
     w->conf->dbd_close(w->conf->main_server, db);
-    return list;
+    if (rv != APR_SUCCESS) return list;
+    free_list(list);
+    return NULL;
 }
 
 static int list_length(const entry_t *e)

@@ -6,6 +6,8 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <ap_mpm.h>
+#include <ap_expr.h>
+#include <http_core.h>
 
 #include "mod_floopy.h"
 #include "fl_http.h"
@@ -57,6 +59,33 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+/* Nothing a Floopy handler serves lives on disk, so the per-request directory walk (a stat of
+ * every path component, .htaccess probes) is skipped for URIs whose innermost matching
+ * <Location> hands them to us: the same evaluation core makes later for SetHandler. */
+static int map_to_storage(request_rec *r)
+{
+    core_server_config *sc = ap_get_core_module_config(r->server->module_config);
+    ap_conf_vector_t **secs = (ap_conf_vector_t **)sc->sec_url->elts;
+    const char *handler = NULL;
+    int i;
+
+    for (i = 0; i < sc->sec_url->nelts; i++) {
+        core_dir_config *cd = ap_get_core_module_config(secs[i]);
+        apr_size_t n;
+        if (cd->r || cd->d_is_fnmatch || !cd->expr_handler || !cd->d) continue;
+        n = strlen(cd->d);
+        if (!strncmp(r->uri, cd->d, n)
+            && (r->uri[n] == '/' || r->uri[n] == '\0' || (n && cd->d[n - 1] == '/'))) {
+            const char *err = NULL, *h = ap_expr_str_exec(r, cd->expr_handler, &err);
+            if (!err) handler = h;
+        }
+    }
+    if (handler && (!strcmp(handler, "floopy") || !strcmp(handler, "floopy-admin"))) {
+        return OK;
+    }
+    return DECLINED;
+}
+
 static int not_found(request_rec *r)
 {
     return floopy_fail(r, 404, "invalid_request_error", "unknown_url", NULL,
@@ -97,6 +126,7 @@ static void register_hooks(apr_pool_t *p)
     static const char *const after_dbd[] = { "mod_dbd.c", NULL };
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
+    ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(floopy_admin_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -27,7 +27,8 @@ apr_status_t fl_uuid7(char out[FL_UUID_LEN + 1], apr_time_t now)
     apr_uint64_t ms = (apr_uint64_t)apr_time_as_msec(now);
     int i;
 
-    if (RAND_bytes(b + 6, 10) != 1) {
+    /* getrandom(2) through APR: no lock shared by the request threads, unlike RAND_bytes */
+    if (apr_generate_random_bytes(b + 6, 10) != APR_SUCCESS) {
         return APR_EGENERAL;
     }
     for (i = 0; i < 6; i++) {
