@@ -151,8 +151,8 @@ db_write_httpd_conf() {
 DBDriver mysql
 DBDParams "sock=$(db_sock) user=floopy pass=$pw dbname=$DB_NAME"
 DBDInitSQL "SET NAMES utf8mb4"
-DBDMin 0
-DBDKeep 4
+DBDMin 2
+DBDKeep 8
 DBDMax 64
 DBDExptime 300
 EOF

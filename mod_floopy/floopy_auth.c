@@ -13,10 +13,14 @@
 
 #define KEYCACHE_MAX 10000          /* entries before the cache starts afresh */
 #define NEGATIVE_TTL apr_time_from_sec(1)
+/* While one thread refreshes an expired entry, the others keep using it for at most this long
+ * instead of all asking the database at once (and all waiting for new connections). */
+#define REFRESH_GRACE apr_time_from_sec(2)
 
 typedef struct keyentry_t {
     char hash[FL_SHA256_HEX_LEN + 1];
     int found;
+    int refreshing;              /* a thread is asking the database */
     apr_time_t expires;
     floopy_principal_t who;      /* strings live in the cache's own pool */
 } keyentry_t;
@@ -42,15 +46,21 @@ apr_status_t floopy_keycache_create(floopy_keycache_t **pkc, apr_pool_t *p, int 
     return APR_SUCCESS;
 }
 
-/* Copies the cached answer out under the lock: 1 found, 0 known bad, -1 not cached. */
+/* Copies the cached answer out under the lock: 1 found, 0 known bad, -1 not cached (the caller
+ * asks the database and must then call cache_put or cache_abandon). */
 static int cache_get(floopy_keycache_t *kc, const char *hash, apr_pool_t *p,
                      floopy_principal_t *out)
 {
     int res = -1;
     keyentry_t *e;
+    apr_time_t now = apr_time_now();
     apr_thread_mutex_lock(kc->mutex);
     e = apr_hash_get(kc->entries, hash, FL_SHA256_HEX_LEN);
-    if (e && e->expires > apr_time_now()) {
+    if (e && e->expires <= now && !(e->refreshing && now < e->expires + REFRESH_GRACE)) {
+        e->refreshing = 1;       /* this caller refreshes; the others use the entry meanwhile */
+        e = NULL;
+    }
+    if (e) {
         res = e->found;
         if (e->found) {
             out->org_id = apr_pstrdup(p, e->who.org_id);
@@ -78,6 +88,7 @@ static void cache_put(floopy_keycache_t *kc, const char *hash, const floopy_prin
         apr_hash_set(kc->entries, e->hash, FL_SHA256_HEX_LEN, e);
     }
     e->found = who != NULL;
+    e->refreshing = 0;
     e->expires = apr_time_now() + (who ? kc->ttl : NEGATIVE_TTL);
     if (who) {
         /* a refreshed entry re-copies its strings; the pool is bounded by the flush above */
@@ -86,6 +97,14 @@ static void cache_put(floopy_keycache_t *kc, const char *hash, const floopy_prin
         e->who.role = apr_pstrdup(kc->pool, who->role);
         e->who.plan = apr_pstrdup(kc->pool, who->plan);
     }
+    apr_thread_mutex_unlock(kc->mutex);
+}
+
+static void cache_abandon(floopy_keycache_t *kc, const char *hash)
+{
+    keyentry_t *e;
+    apr_thread_mutex_lock(kc->mutex);
+    if ((e = apr_hash_get(kc->entries, hash, FL_SHA256_HEX_LEN))) e->refreshing = 0;
     apr_thread_mutex_unlock(kc->mutex);
 }
 
@@ -126,6 +145,7 @@ fl_error_t *floopy_authenticate(request_rec *r, floopy_principal_t **pp)
     if (found < 0) {
         found = db_lookup(r, hash, who);
         if (found < 0) {
+            cache_abandon(kc, hash);
             return fl_error_make(r->pool, 503, "service_unavailable", "database_unavailable",
                                  NULL, "the key store cannot be reached; try again shortly");
         }

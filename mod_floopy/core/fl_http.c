@@ -72,7 +72,7 @@ static int handle_take(fl_http_t *h, handle_t *out)
     }
     apr_thread_mutex_unlock(h->mutex);
     if (found) {
-        curl_easy_reset(out->easy);
+        /* no curl_easy_reset: set_options sets every option a request uses, every time */
         return 1;
     }
     out->easy = curl_easy_init();
