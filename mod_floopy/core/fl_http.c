@@ -213,7 +213,7 @@ static CURLcode drive(CURLM *multi, xfer_t *x)
         apr_time_t now;
         if (curl_multi_perform(multi, &running) != CURLM_OK) return CURLE_FAILED_INIT;
         if (!running) break;
-        if (curl_multi_poll(multi, NULL, 0, FL_HTTP_POLL_MS, NULL) != CURLM_OK) {
+        if (curl_multi_wait(multi, NULL, 0, FL_HTTP_POLL_MS, NULL) != CURLM_OK) {
             return CURLE_FAILED_INIT;
         }
         now = apr_time_now();
