@@ -11,29 +11,39 @@
 #include "fl_json.h"
 #include "fl_openai.h"
 #include "fl_router.h"
-#include "fl_sse.h"
+#include "fl_adapter.h"
 
 #define MAX_UPSTREAM_BODY (32 * 1024 * 1024)  /* a non-streamed answer larger than this is refused */
-#define MAX_SSE_EVENT (8 * 1024 * 1024)
 #define CLIENT_POLL apr_time_from_msec(100)
+#define MAX_CANDIDATES 3                       /* providers tried for one request, at most */
+#define TRIES_PER_CANDIDATE 2
+#define MAX_RETRY_WAIT apr_time_from_sec(2)    /* a longer retry-after moves on instead */
 
 typedef struct chat_t {
     request_rec *r;
     floopy_srv_t *conf;
     fl_decision_t *d;
     fl_chat_request_t *cr;
-    const fl_model_t *m;
+    fl_call_t call;              /* the attempt under way */
+    const fl_model_t *m;         /* its model */
     int status;                  /* the provider's HTTP status */
-    int streaming;               /* relaying an event stream to the client */
-    int done;                    /* [DONE] relayed */
+    int streaming;               /* relaying a stream: bytes went out, no retry from here on */
+    int done;                    /* the end of the stream was relayed */
     int error_event;             /* the provider sent an error event mid-stream */
     int client_gone;
     fl_buf_t *body;              /* a buffered answer, or an error body */
-    fl_sse_t *sse;
+    fl_stream_t *stream;
     apr_bucket_brigade *bb;      /* reused for every event */
-    apr_pool_t *chunk_pool;      /* cleared for every event */
     apr_time_t last_poll;
 } chat_t;
+
+/* How one attempt at a provider ended. */
+typedef enum {
+    ATT_ANSWERED,                /* the client has its answer (or its stream's end) */
+    ATT_CLIENT_GONE,
+    ATT_RETRYABLE,               /* nothing went out; another try may do better */
+    ATT_FINAL                    /* nothing went out; the error is the answer */
+} attempt_e;
 
 static json_t *error_summary(const fl_error_t *e)
 {
@@ -70,6 +80,16 @@ static int fail(chat_t *ch, const char *status, const fl_error_t *e)
     return floopy_send_error(ch->r, e);
 }
 
+static const char *status_of(const fl_error_t *e)
+{
+    switch (e->status) {
+    case 429: return "rate_limited";
+    case 504: return "upstream_timeout";
+    case 404: return "not_found";
+    default: return e->status < 500 ? "invalid_request" : "upstream_error";
+    }
+}
+
 /* --- relaying a stream ------------------------------------------------------------------- */
 
 static apr_status_t send_event(chat_t *ch, const char *data, apr_size_t len)
@@ -89,32 +109,17 @@ static apr_status_t send_event(chat_t *ch, const char *data, apr_size_t len)
     return APR_SUCCESS;
 }
 
-static apr_status_t on_event(void *baton, const char *event, const char *data, apr_size_t len)
+/* Where an adapter's stream translator delivers OpenAI chunks. */
+static apr_status_t emit(void *baton, fl_chunk_kind_e kind, const char *data, apr_size_t len)
 {
     chat_t *ch = baton;
-    const char *out;
-    apr_size_t outlen;
-    fl_chunk_kind_e kind;
-
-    apr_pool_clear(ch->chunk_pool);
-    kind = fl_openai_stream_chunk(ch->chunk_pool, data, len, !ch->cr->include_usage,
-                                  &ch->d->usage, &out, &outlen);
-    switch (kind) {
-    case FL_CHUNK_DROP:
-        return APR_SUCCESS;
-    case FL_CHUNK_DONE:
-        ch->done = 1;
-        break;
-    case FL_CHUNK_ERROR:
-        ch->error_event = 1;
-        break;
-    default:
-        break;
-    }
-    return send_event(ch, out, outlen);
+    if (kind == FL_CHUNK_DROP) return APR_SUCCESS;
+    if (kind == FL_CHUNK_DONE) ch->done = 1;
+    if (kind == FL_CHUNK_ERROR) ch->error_event = 1;
+    return send_event(ch, data, len);
 }
 
-static void start_stream(chat_t *ch)
+static apr_status_t start_stream(chat_t *ch)
 {
     request_rec *r = ch->r;
     ch->streaming = 1;
@@ -123,8 +128,7 @@ static void start_stream(chat_t *ch)
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
     apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
     ch->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_pool_create(&ch->chunk_pool, r->pool);
-    fl_sse_create(&ch->sse, r->pool, MAX_SSE_EVENT, on_event, ch);
+    return ch->m->provider->adapter->stream_open(&ch->call, &ch->d->usage, emit, ch, &ch->stream);
 }
 
 /* --- the upstream exchange's callbacks ------------------------------------------------------ */
@@ -132,10 +136,9 @@ static void start_stream(chat_t *ch)
 static apr_status_t on_head(void *baton, int status, apr_table_t *headers)
 {
     chat_t *ch = baton;
-    const char *ct = apr_table_get(headers, "Content-Type");
     ch->status = status;
-    if (ch->cr->stream && status == 200 && ct && ap_strcasestr(ct, "text/event-stream")) {
-        start_stream(ch);
+    if (ch->cr->stream && status == 200) {
+        return start_stream(ch);
     }
     return APR_SUCCESS;
 }
@@ -144,7 +147,7 @@ static apr_status_t on_data(void *baton, const char *buf, apr_size_t len)
 {
     chat_t *ch = baton;
     if (ch->streaming) {
-        return fl_sse_feed(ch->sse, buf, len);
+        return ch->m->provider->adapter->stream_feed(ch->stream, buf, len);
     }
     return fl_buf_append(ch->body, buf, len);
 }
@@ -164,21 +167,21 @@ static int should_abort(void *baton)
 
 /* --- outcomes ---------------------------------------------------------------------------- */
 
-static int client_closed(chat_t *ch)
+static attempt_e client_closed(chat_t *ch)
 {
     ch->r->connection->aborted = 1;
     record(ch, "client_closed", 499,
            fl_error_make(ch->r->pool, 499, "client_closed", "client_closed", NULL,
                          "the client closed the connection; the provider call was abandoned"));
-    return OK;
+    return ATT_CLIENT_GONE;
 }
 
-static int stream_outcome(chat_t *ch, apr_status_t rv, const fl_http_response_t *resp)
+static attempt_e stream_outcome(chat_t *ch, apr_status_t rv)
 {
     fl_error_t *e;
     if (ch->done && !ch->error_event) {
         record(ch, "ok", 200, NULL);
-        return OK;
+        return ATT_ANSWERED;
     }
     if (ch->client_gone || rv == APR_ECONNABORTED) {
         return client_closed(ch);
@@ -187,7 +190,7 @@ static int stream_outcome(chat_t *ch, apr_status_t rv, const fl_http_response_t 
         e = fl_error_make(ch->r->pool, 200, "upstream_error", "upstream_stream_error", NULL,
                           "provider %s sent an error event mid-stream", ch->m->provider->name);
         record(ch, "stream_error", 200, e);
-        return OK;
+        return ATT_ANSWERED;
     }
     e = fl_error_make(ch->r->pool, 200, rv == APR_TIMEUP ? "timeout_error" : "upstream_error",
                       rv == APR_TIMEUP ? "upstream_timeout" : "stream_interrupted", NULL,
@@ -200,65 +203,92 @@ static int stream_outcome(chat_t *ch, apr_status_t rv, const fl_http_response_t 
         send_event(ch, ev, strlen(ev));
     }
     record(ch, "stream_error", 200, e);
-    return OK;
+    return ATT_ANSWERED;
 }
 
-static int buffered_outcome(chat_t *ch, const fl_http_response_t *resp)
+static attempt_e answered(chat_t *ch)
 {
     request_rec *r = ch->r;
-    fl_error_t *e;
-    if (ch->status != 200) {
-        e = fl_openai_map_upstream_error(r->pool, ch->m->provider->name, ch->status,
-                                         resp->headers, ch->body->data, ch->body->len);
-        return fail(ch, ch->status == 429 ? "rate_limited" : "upstream_error", e);
-    }
-    if ((e = fl_openai_parse_response(r->pool, ch->body->data, ch->body->len, &ch->d->usage))) {
-        return fail(ch, "upstream_error", e);
+    const char *out;
+    apr_size_t outlen;
+    fl_error_t *e = ch->m->provider->adapter->response(&ch->call, ch->body->data, ch->body->len,
+                                                       &out, &outlen, &ch->d->usage);
+    if (e) {
+        fail(ch, "upstream_error", e);
+        return ATT_ANSWERED;
     }
     record(ch, "ok", 200, NULL);
     r->status = 200;
     ap_set_content_type(r, "application/json");
-    ap_set_content_length(r, (apr_off_t)ch->body->len);
-    ap_rwrite(ch->body->data, (int)ch->body->len, r);
-    return OK;
+    ap_set_content_length(r, (apr_off_t)outlen);
+    ap_rwrite(out, (int)outlen, r);
+    return ATT_ANSWERED;
 }
 
-static int transport_failure(chat_t *ch, apr_status_t rv, const fl_http_response_t *resp)
+/* A quota that is used up will not come back in seconds: not worth a retry. */
+static int retryable_status(const fl_error_t *e, int status)
+{
+    if (status == 429) return !(e->code && strstr(e->code, "quota"));
+    return status == 408 || status >= 500;
+}
+
+static fl_error_t *transport_error(chat_t *ch, apr_status_t rv, const fl_http_response_t *resp)
 {
     const char *pname = ch->m->provider->name;
-    if (rv == APR_ECONNABORTED || ch->client_gone) {
-        return client_closed(ch);
-    }
     if (rv == APR_TIMEUP) {
-        return fail(ch, "upstream_timeout",
-                    fl_error_make(ch->r->pool, 504, "timeout_error", "upstream_timeout", NULL,
-                                  "provider %s did not answer in time", pname));
+        return fl_error_make(ch->r->pool, 504, "timeout_error", "upstream_timeout", NULL,
+                             "provider %s did not answer in time", pname);
     }
     if (rv == APR_ENOSPC) {
-        return fail(ch, "upstream_error",
-                    fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_error", NULL,
-                                  "provider %s answered with more than %d bytes", pname,
-                                  MAX_UPSTREAM_BODY));
+        return fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_error", NULL,
+                             "provider %s answered with more than %d bytes", pname,
+                             MAX_UPSTREAM_BODY);
     }
-    return fail(ch, "upstream_error",
-                fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_error", NULL,
-                              "provider %s could not be reached or cut the answer short (%s)",
-                              pname, resp->error ? resp->error : "no detail"));
+    return fl_error_make(ch->r->pool, 502, "upstream_error", "upstream_error", NULL,
+                         "provider %s could not be reached or cut the answer short (%s)",
+                         pname, resp->error ? resp->error : "no detail");
 }
 
-static int call_provider(chat_t *ch)
+static void attempt_reset(chat_t *ch, const fl_model_t *m)
 {
     request_rec *r = ch->r;
-    const fl_provider_t *pv = ch->m->provider;
+    ch->m = m;
+    ch->status = 0;
+    ch->stream = NULL;
+    fl_buf_reset(ch->body);
+    memset(&ch->call, 0, sizeof(ch->call));
+    ch->call.pool = r->pool;
+    ch->call.provider = m->provider;
+    ch->call.model = m;
+    ch->call.cr = ch->cr;
+    ch->call.http = ch->conf->proc->http;
+    ch->call.state = apr_hash_get(ch->conf->proc->provider_state, &m->provider,
+                                  sizeof(m->provider));
+    ch->call.now = apr_time_now();
+    apr_table_setn(r->err_headers_out, "x-floopy-provider", m->provider->name);
+    apr_table_setn(r->err_headers_out, "x-floopy-model", m->name);
+}
+
+/* One try at one provider. On ATT_RETRYABLE/ATT_FINAL *perr says why and nothing went out. */
+static attempt_e attempt(chat_t *ch, const fl_model_t *m, fl_error_t **perr)
+{
+    const fl_provider_t *pv = m->provider;
+    fl_upstream_t *up = fl_upstream_make(ch->r->pool);
     fl_http_request_t req;
     fl_http_response_t resp;
     apr_status_t rv;
 
+    attempt_reset(ch, m);
+    if ((*perr = pv->adapter->prepare(&ch->call, up))) {
+        fl_decision_add_attempt(ch->d, m, 0, 0, (*perr)->message);
+        return ATT_FINAL;
+    }
     memset(&req, 0, sizeof(req));
-    req.url = pv->chat_url;
-    req.body = fl_openai_upstream_body(r->pool, ch->cr, ch->m->name, &req.body_len);
-    req.bearer = pv->api_key;
-    req.accept = ch->cr->stream ? "text/event-stream" : "application/json";
+    req.url = up->url;
+    req.headers = up->headers;
+    req.body = up->body;
+    req.body_len = up->body_len;
+    req.accept = up->accept;
     req.connect_timeout_ms = pv->connect_timeout_ms;
     req.timeout_ms = ch->cr->stream ? 0 : pv->timeout_ms;
     req.idle_timeout_ms = pv->idle_timeout_ms;
@@ -266,20 +296,78 @@ static int call_provider(chat_t *ch)
     req.on_data = on_data;
     req.should_abort = should_abort;
     req.baton = ch;
-    ch->body = fl_buf_create(r->pool, MAX_UPSTREAM_BODY);
-    ch->last_poll = apr_time_now();
 
-    rv = fl_http_perform(ch->conf->proc->http, r->pool, &req, &resp);
+    rv = fl_http_perform(ch->conf->proc->http, ch->r->pool, &req, &resp);
     ch->d->latency_upstream_ms = resp.total_ms;
-    fl_decision_add_attempt(ch->d, ch->m, resp.status, resp.total_ms,
+    fl_decision_add_attempt(ch->d, m, resp.status, resp.total_ms,
                             rv == APR_SUCCESS ? NULL : resp.error);
-    if (ch->streaming) {
-        return stream_outcome(ch, rv, &resp);
-    }
+    if (ch->streaming) return stream_outcome(ch, rv);
+    if (rv == APR_ECONNABORTED || ch->client_gone) return client_closed(ch);
+    if (rv == APR_SUCCESS && ch->status < 400) return answered(ch);
     if (rv == APR_SUCCESS) {
-        return buffered_outcome(ch, &resp);
+        *perr = pv->adapter->error(&ch->call, ch->status, resp.headers, ch->body->data,
+                                   ch->body->len);
+        return retryable_status(*perr, ch->status) ? ATT_RETRYABLE : ATT_FINAL;
     }
-    return transport_failure(ch, rv, &resp);
+    *perr = transport_error(ch, rv, &resp);
+    return ATT_RETRYABLE;
+}
+
+/* The wait before trying again: the provider's retry-after when it gave one, else a short
+ * backoff. -1 when the wait would be too long to be worth it. */
+static apr_interval_time_t retry_wait(const fl_error_t *e, int tries)
+{
+    apr_interval_time_t w = apr_time_from_msec(100) << tries;
+    if (e->retry_after_ms) w = apr_time_from_msec(apr_atoi64(e->retry_after_ms));
+    else if (e->retry_after) w = apr_time_from_sec(apr_atoi64(e->retry_after));
+    return w > MAX_RETRY_WAIT ? -1 : w;
+}
+
+/* The candidates in the order to try them: the chosen one, then the alternatives that were not
+ * excluded, best score first (the router keeps them in that order). */
+static int candidates(chat_t *ch, const fl_model_t **out)
+{
+    int n = 0, i;
+    out[n++] = ch->d->chosen;
+    for (i = 0; i < ch->d->alternatives->nelts && n < MAX_CANDIDATES; i++) {
+        const fl_alternative_t *a = &APR_ARRAY_IDX(ch->d->alternatives, i, fl_alternative_t);
+        if (!a->excluded_by) out[n++] = a->model;
+    }
+    return n;
+}
+
+/* Retries and fallbacks within one deadline; only before the first byte reached the client. */
+static int call_providers(chat_t *ch)
+{
+    const fl_model_t *cand[MAX_CANDIDATES];
+    int n = candidates(ch, cand), c, t;
+    apr_time_t deadline = ch->d->created + apr_time_from_msec(ch->d->chosen->provider->timeout_ms);
+    fl_error_t *e = NULL;
+
+    ch->body = fl_buf_create(ch->r->pool, MAX_UPSTREAM_BODY);
+    ch->last_poll = apr_time_now();
+    for (c = 0; c < n; c++) {
+        for (t = 0; t < TRIES_PER_CANDIDATE; t++) {
+            apr_interval_time_t wait;
+            attempt_e a = attempt(ch, cand[c], &e);
+            if (a == ATT_ANSWERED || a == ATT_CLIENT_GONE) {
+                if (c > 0) {
+                    json_object_set_new(ch->d->signals, "fallback_from",
+                                        json_string(cand[0]->id));
+                }
+                ch->d->chosen = cand[c];
+                return OK;
+            }
+            if (a == ATT_FINAL) return fail(ch, status_of(e), e);
+            wait = retry_wait(e, t);
+            if (wait < 0 || t + 1 == TRIES_PER_CANDIDATE || apr_time_now() + wait >= deadline) {
+                break;
+            }
+            apr_sleep(wait);
+        }
+        if (apr_time_now() >= deadline) break;
+    }
+    return fail(ch, status_of(e), e);
 }
 
 /* --- the handler ------------------------------------------------------------------------ */
@@ -293,12 +381,8 @@ static const char *session_of(request_rec *r)
 
 static void choose(chat_t *ch, const fl_route_t *route, fl_model_t *pinned)
 {
-    request_rec *r = ch->r;
     if (route) fl_router_choose(route, ch->d);
     else fl_router_pin(pinned, ch->d);
-    ch->m = ch->d->chosen;
-    apr_table_setn(r->err_headers_out, "x-floopy-provider", ch->m->provider->name);
-    apr_table_setn(r->err_headers_out, "x-floopy-model", ch->m->name);
 }
 
 int floopy_handle_chat(request_rec *r, const floopy_principal_t *who)
@@ -343,5 +427,5 @@ int floopy_handle_chat(request_rec *r, const floopy_principal_t *who)
                                   "provider/model", ch->cr->model));
     }
     choose(ch, route, pinned);
-    return call_provider(ch);
+    return call_providers(ch);
 }

@@ -11,6 +11,7 @@
 
 #include "mod_floopy.h"
 #include "fl_http.h"
+#include "fl_adapter.h"
 
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
@@ -41,6 +42,27 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     return OK;
 }
 
+/* Every provider of every virtual host gets its adapter's per-process state, once. */
+static apr_status_t providers_child_init(server_rec *s, apr_pool_t *pchild, floopy_proc_t *proc)
+{
+    int i;
+    proc->provider_state = apr_hash_make(pchild);
+    for (; s; s = s->next) {
+        const fl_catalog_t *cat = floopy_srv(s)->catalog;
+        for (i = 0; i < cat->provider_list->nelts; i++) {
+            const fl_provider_t *pv = APR_ARRAY_IDX(cat->provider_list, i, fl_provider_t *);
+            void *state = NULL;
+            apr_status_t rv;
+            if (!pv->adapter->child_init
+                || apr_hash_get(proc->provider_state, &pv, sizeof(pv))) continue;
+            if ((rv = pv->adapter->child_init(pv, pchild, &state)) != APR_SUCCESS) return rv;
+            apr_hash_set(proc->provider_state, apr_pmemdup(pchild, &pv, sizeof(pv)), sizeof(pv),
+                         state);
+        }
+    }
+    return APR_SUCCESS;
+}
+
 static void child_init(apr_pool_t *pchild, server_rec *s)
 {
     floopy_srv_t *c = floopy_srv(s);
@@ -52,6 +74,10 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
         || (rv = floopy_keycache_create(&proc->keys, pchild, c->key_cache_ttl)) != APR_SUCCESS
         || (rv = floopy_writer_start(&proc->writer, pchild, s)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL006: child state could not be set up");
+        return;
+    }
+    if ((rv = providers_child_init(s, pchild, proc)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL007: a provider's state could not be set up");
         return;
     }
     for (v = s; v; v = v->next) {

@@ -29,6 +29,7 @@ typedef struct floopy_proc_t {
     fl_http_t *http;
     floopy_writer_t *writer;
     floopy_keycache_t *keys;
+    apr_hash_t *provider_state;  /* fl_provider_t* -> the adapter's per-process state */
 } floopy_proc_t;
 
 typedef struct floopy_srv_t {

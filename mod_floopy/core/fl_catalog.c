@@ -6,6 +6,7 @@
 #include <apr_lib.h>
 
 #include "fl_catalog.h"
+#include "fl_adapter.h"
 
 fl_catalog_t *fl_catalog_create(apr_pool_t *p)
 {
@@ -47,10 +48,19 @@ static const char *parse_ms(const char *k, const char *v, long *out)
     return NULL;
 }
 
+static int adapter_takes(const fl_adapter_t *a, const char *k)
+{
+    const char *const *o;
+    for (o = a ? a->options : NULL; o && *o; o++) {
+        if (!strcmp(*o, k)) return 1;
+    }
+    return 0;
+}
+
 static const char *provider_opt(fl_provider_t *pv, const char *k, const char *v)
 {
     if (!strcmp(k, "type")) {
-        if (strcmp(v, "openai")) return "type (supported wire types: openai)";
+        if (!(pv->adapter = fl_adapter_find(v))) return "type";
         pv->type = v;
     }
     else if (!strcmp(k, "base_url")) pv->base_url = v;
@@ -60,7 +70,7 @@ static const char *provider_opt(fl_provider_t *pv, const char *k, const char *v)
     else if (!strcmp(k, "connect_timeout")) return parse_ms(k, v, &pv->connect_timeout_ms);
     else if (!strcmp(k, "timeout")) return parse_ms(k, v, &pv->timeout_ms);
     else if (!strcmp(k, "idle_timeout")) return parse_ms(k, v, &pv->idle_timeout_ms);
-    else return k;
+    else apr_table_set(pv->opts, k, v); /* the adapter's, checked once type= is known */
     return NULL;
 }
 
@@ -79,6 +89,8 @@ const char *fl_catalog_add_provider(fl_catalog_t *c, apr_pool_t *p, const char *
     }
     pv = apr_pcalloc(p, sizeof(*pv));
     pv->name = name;
+    pv->index = c->provider_list->nelts;
+    pv->opts = apr_table_make(p, 4);
     pv->connect_timeout_ms = 5000;
     pv->timeout_ms = 600000;
     pv->idle_timeout_ms = 60000;
@@ -87,13 +99,27 @@ const char *fl_catalog_add_provider(fl_catalog_t *c, apr_pool_t *p, const char *
             return apr_psprintf(p, "provider '%s': '%s' is not key=value", name, opts[i]);
         }
         if ((bad = provider_opt(pv, k, v))) {
-            return apr_psprintf(p, "provider '%s': bad option %s=%s", name, bad, v);
+            return apr_psprintf(p, "provider '%s': bad option %s=%s%s", name, bad, v,
+                                strcmp(bad, "type") ? ""
+                                : apr_pstrcat(p, " (wire types: ", fl_adapter_types(p), ")", NULL));
         }
     }
     if (!pv->type) return apr_psprintf(p, "provider '%s' needs type=", name);
-    if (!pv->base_url) return apr_psprintf(p, "provider '%s' needs base_url=", name);
+    {
+        const apr_array_header_t *extra = apr_table_elts(pv->opts);
+        for (i = 0; i < extra->nelts; i++) {
+            const char *key = APR_ARRAY_IDX(extra, i, apr_table_entry_t).key;
+            if (!adapter_takes(pv->adapter, key)) {
+                return apr_psprintf(p, "provider '%s': type=%s has no option %s=", name,
+                                    pv->type, key);
+            }
+        }
+    }
     if (pv->key_env && pv->key_file) {
         return apr_psprintf(p, "provider '%s': key_env and key_file exclude each other", name);
+    }
+    if (pv->adapter->check && (bad = pv->adapter->check(pv, p))) {
+        return apr_psprintf(p, "provider '%s': %s", name, bad);
     }
     apr_hash_set(c->providers, name, APR_HASH_KEY_STRING, pv);
     APR_ARRAY_PUSH(c->provider_list, fl_provider_t *) = pv;
@@ -216,9 +242,11 @@ const char *fl_catalog_resolve(fl_catalog_t *c, apr_pool_t *p)
         if (pv->base_url_env && apr_env_get(&env, pv->base_url_env, p) == APR_SUCCESS && *env) {
             base = env;
         }
-        n = strlen(base);
-        while (n && base[n - 1] == '/') n--;
-        pv->chat_url = apr_pstrcat(p, apr_pstrmemdup(p, base, n), "/chat/completions", NULL);
+        if (base) {
+            n = strlen(base);
+            while (n && base[n - 1] == '/') n--;
+            pv->resolved_base = apr_pstrmemdup(p, base, n);
+        }
         pv->api_key = NULL;
         if (pv->key_env && apr_env_get(&env, pv->key_env, p) == APR_SUCCESS && *env) {
             pv->api_key = apr_pstrdup(p, env);
@@ -226,8 +254,11 @@ const char *fl_catalog_resolve(fl_catalog_t *c, apr_pool_t *p)
         if (pv->key_file && (err = read_key_file(p, pv->key_file, &pv->api_key))) {
             return apr_psprintf(p, "provider '%s': %s", pv->name, err);
         }
-        if (has_crlf(pv->api_key) || has_crlf(pv->chat_url)) {
+        if (has_crlf(pv->api_key) || has_crlf(pv->resolved_base)) {
             return apr_psprintf(p, "provider '%s': credential or URL holds a line break", pv->name);
+        }
+        if ((err = pv->adapter->configure(pv, p))) {
+            return apr_psprintf(p, "provider '%s': %s", pv->name, err);
         }
     }
     return NULL;

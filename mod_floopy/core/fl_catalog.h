@@ -7,15 +7,22 @@
 #include <apr_hash.h>
 #include <apr_tables.h>
 
+struct fl_adapter_t;
+
 typedef struct fl_provider_t {
     const char *name;
-    const char *type;            /* wire type: "openai" */
+    int index;                   /* position in the catalog: per-process state is kept by it */
+    const char *type;            /* wire type: "openai", "anthropic", ... */
+    const struct fl_adapter_t *adapter;
+    apr_table_t *opts;           /* options only the adapter knows (api_version, region...) */
+    void *adapter_conf;          /* what the adapter resolved from them at start-up */
     const char *base_url;        /* as configured */
     const char *base_url_env;    /* overrides base_url when set in the environment */
     const char *key_env;         /* credential from this environment variable ... */
     const char *key_file;        /* ... or from this file */
     const char *api_key;         /* resolved at start-up; never logged */
-    const char *chat_url;        /* resolved base URL + /chat/completions */
+    const char *resolved_base;   /* base_url, or the environment's override, no trailing '/' */
+    const char *chat_url;        /* set by adapters whose URL does not depend on the model */
     long connect_timeout_ms;
     long timeout_ms;             /* a whole non-streamed exchange */
     long idle_timeout_ms;        /* silence from upstream that counts as a stall */

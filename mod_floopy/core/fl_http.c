@@ -153,8 +153,11 @@ static struct curl_slist *make_headers(apr_pool_t *p, const fl_http_request_t *r
     hl = curl_slist_append(hl, apr_pstrcat(p, "Accept: ", req->accept ? req->accept
                                                           : "application/json", NULL));
     hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip for large bodies */
-    if (req->bearer) {
-        hl = curl_slist_append(hl, apr_pstrcat(p, "Authorization: Bearer ", req->bearer, NULL));
+    if (req->headers) {
+        int i;
+        for (i = 0; i < req->headers->nelts; i++) {
+            hl = curl_slist_append(hl, APR_ARRAY_IDX(req->headers, i, const char *));
+        }
     }
     return hl;
 }

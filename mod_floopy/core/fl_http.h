@@ -20,7 +20,7 @@ typedef struct fl_http_request_t {
     const char *url;
     const char *body;
     apr_size_t body_len;
-    const char *bearer;          /* Authorization: Bearer ..., or NULL */
+    const apr_array_header_t *headers; /* extra "Name: value" strings (credentials...) */
     const char *accept;          /* Accept header */
     long connect_timeout_ms;
     long timeout_ms;             /* whole exchange; 0 = none (streams) */

@@ -32,7 +32,7 @@ test('a good configuration passes httpd -t', () => {
 
 const BAD = [
   ['FloopyProvider q type=smoke-signals base_url=http://x', /FloopyProvider: .*type/],
-  ['FloopyProvider q type=openai', /FloopyProvider: provider 'q' needs base_url=/],
+  ['FloopyProvider q type=openai', /FloopyProvider: provider 'q': needs base_url=/],
   ['FloopyProvider q type=openai base_url=http://x timeout=soon', /FloopyProvider: .*timeout=soon/],
   ['FloopyProvider p type=openai base_url=http://x', /FloopyProvider: provider 'p' is defined twice/],
   ['FloopyModel p/n input=cheap output=1', /FloopyModel: .*input=cheap/],

@@ -29,7 +29,17 @@ static void config_errors(apr_pool_t *p, fl_catalog_t *c)
     const char *no_out[] = { "input=1" };
     const char *ghost[] = { "mock/ghost" };
     CHECK(fl_catalog_add_provider(c, p, "p1", bad_type, 2) != NULL);
-    CHECK(fl_catalog_add_provider(c, p, "p2", no_url, 1) != NULL);
+    {
+        /* without a base URL the openai adapter refuses the provider; with only base_url_env
+         * it is refused at start-up when the variable is not set */
+        fl_catalog_t *c2 = fl_catalog_create(p);
+        const char *unknown_opt[] = { "type=openai", "base_url=x", "region=mars" };
+        const char *env_only[] = { "type=openai", "base_url_env=FL_TEST_UNSET_BASE" };
+        CHECK(fl_catalog_add_provider(c2, p, "p2", no_url, 1) != NULL);
+        CHECK(fl_catalog_add_provider(c2, p, "p5", env_only, 2) == NULL);
+        CHECK(fl_catalog_resolve(c2, p) != NULL);
+        CHECK(fl_catalog_add_provider(c2, p, "p4", unknown_opt, 3) != NULL);
+    }
     CHECK(fl_catalog_add_provider(c, p, "p3", bad_ms, 3) != NULL);
     CHECK(fl_catalog_add_provider(c, p, "bad name", no_url, 1) != NULL);
     CHECK(fl_catalog_add_model(c, p, "mock/x", bad_price, 2) != NULL);

@@ -87,7 +87,7 @@ static apr_status_t exchange(apr_pool_t *p, fl_http_t *h, const char *script, lo
     req.url = apr_psprintf(p, "http://127.0.0.1:%d/v1/chat/completions", sa->port);
     req.body = "{\"x\":1}";
     req.body_len = 7;
-    req.bearer = "sk-unit";
+    req.headers = NULL;
     req.connect_timeout_ms = 1000;
     req.timeout_ms = timeout_ms;
     req.idle_timeout_ms = 800;

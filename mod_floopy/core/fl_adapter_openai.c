@@ -1,0 +1,96 @@
+/* OpenAI's own wire format: the request passes through with the provider's model name, answers
+ * and streams pass through with their usage taken (and the usage chunk dropped when the client
+ * did not ask for it). */
+#include <string.h>
+#include <apr_strings.h>
+
+#include "fl_adapter.h"
+#include "fl_sse.h"
+
+#define MAX_SSE_EVENT (8 * 1024 * 1024)
+
+static const char *openai_check(const fl_provider_t *pv, apr_pool_t *p)
+{
+    return pv->base_url || pv->base_url_env ? NULL : "needs base_url=";
+}
+
+static const char *openai_configure(fl_provider_t *pv, apr_pool_t *p)
+{
+    if (!pv->resolved_base) return "needs base_url=";
+    pv->chat_url = apr_pstrcat(p, pv->resolved_base, "/chat/completions", NULL);
+    return NULL;
+}
+
+static fl_error_t *openai_prepare(const fl_call_t *call, fl_upstream_t *up)
+{
+    const fl_provider_t *pv = call->provider;
+    up->url = pv->chat_url;
+    up->body = fl_openai_upstream_body(call->pool, call->cr, call->model->name, &up->body_len);
+    up->accept = call->cr->stream ? "text/event-stream" : "application/json";
+    if (pv->api_key) fl_upstream_header(up, "Authorization", apr_pstrcat(call->pool, "Bearer ",
+                                                                         pv->api_key, NULL));
+    return NULL;
+}
+
+static fl_error_t *openai_response(const fl_call_t *call, const char *body, apr_size_t len,
+                                   const char **out, apr_size_t *outlen, fl_usage_t *usage)
+{
+    fl_error_t *e = fl_openai_parse_response(call->pool, body, len, usage);
+    *out = body;
+    *outlen = len;
+    return e;
+}
+
+struct fl_stream_t {
+    fl_sse_t *sse;
+    apr_pool_t *chunk_pool;      /* cleared for every event: memory stays flat on long streams */
+    fl_usage_t *usage;
+    int strip_usage;
+    fl_emit_cb *emit;
+    void *baton;
+};
+
+static apr_status_t openai_event(void *baton, const char *event, const char *data,
+                                 apr_size_t len)
+{
+    fl_stream_t *s = baton;
+    const char *out;
+    apr_size_t outlen;
+    fl_chunk_kind_e kind;
+    apr_pool_clear(s->chunk_pool);
+    kind = fl_openai_stream_chunk(s->chunk_pool, data, len, s->strip_usage, s->usage, &out,
+                                  &outlen);
+    return kind == FL_CHUNK_DROP ? APR_SUCCESS : s->emit(s->baton, kind, out, outlen);
+}
+
+static apr_status_t openai_stream_open(const fl_call_t *call, fl_usage_t *usage,
+                                       fl_emit_cb *emit, void *baton, fl_stream_t **ps)
+{
+    fl_stream_t *s = apr_pcalloc(call->pool, sizeof(*s));
+    apr_status_t rv = apr_pool_create(&s->chunk_pool, call->pool);
+    if (rv != APR_SUCCESS) return rv;
+    s->usage = usage;
+    s->strip_usage = !call->cr->include_usage;
+    s->emit = emit;
+    s->baton = baton;
+    *ps = s;
+    return fl_sse_create(&s->sse, call->pool, MAX_SSE_EVENT, openai_event, s);
+}
+
+static apr_status_t openai_stream_feed(fl_stream_t *s, const char *buf, apr_size_t len)
+{
+    return fl_sse_feed(s->sse, buf, len);
+}
+
+static fl_error_t *openai_error(const fl_call_t *call, int status, apr_table_t *headers,
+                                const char *body, apr_size_t len)
+{
+    return fl_openai_map_upstream_error(call->pool, call->provider->name, status, headers, body,
+                                        len);
+}
+
+const fl_adapter_t fl_adapter_openai = {
+    "openai", 1, NULL,
+    openai_check, openai_configure, NULL, openai_prepare, openai_response,
+    openai_stream_open, openai_stream_feed, openai_error
+};
