@@ -3,17 +3,25 @@
 
 #include "fl_adapter.h"
 
-extern const fl_adapter_t fl_adapter_openai;
+extern const fl_adapter_t fl_adapter_openai, fl_adapter_anthropic, fl_adapter_gemini,
+    fl_adapter_vertex, fl_adapter_bedrock, fl_adapter_azure, fl_adapter_cohere;
+extern const fl_adapter_t *const fl_adapters_compat[]; /* NULL-terminated */
 
-static const fl_adapter_t *const adapters[] = {
-    &fl_adapter_openai,
+static const fl_adapter_t *const natives[] = {
+    &fl_adapter_openai, &fl_adapter_anthropic, &fl_adapter_gemini, &fl_adapter_vertex,
+    &fl_adapter_bedrock, &fl_adapter_azure, &fl_adapter_cohere, NULL
 };
+
+static const fl_adapter_t *const *const tables[] = { natives, fl_adapters_compat };
 
 const fl_adapter_t *fl_adapter_find(const char *type)
 {
-    apr_size_t i;
-    for (i = 0; i < sizeof(adapters) / sizeof(adapters[0]); i++) {
-        if (!strcmp(adapters[i]->type, type)) return adapters[i];
+    apr_size_t t;
+    const fl_adapter_t *const *a;
+    for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        for (a = tables[t]; *a; a++) {
+            if (!strcmp((*a)->type, type)) return *a;
+        }
     }
     return NULL;
 }
@@ -21,9 +29,10 @@ const fl_adapter_t *fl_adapter_find(const char *type)
 const char *fl_adapter_types(apr_pool_t *p)
 {
     const char *s = "";
-    apr_size_t i;
-    for (i = 0; i < sizeof(adapters) / sizeof(adapters[0]); i++) {
-        s = apr_pstrcat(p, s, i ? ", " : "", adapters[i]->type, NULL);
+    apr_size_t t;
+    const fl_adapter_t *const *a;
+    for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        for (a = tables[t]; *a; a++) s = apr_pstrcat(p, s, *s ? ", " : "", (*a)->type, NULL);
     }
     return s;
 }

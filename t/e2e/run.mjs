@@ -83,9 +83,22 @@ function alive(pid) {
   try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; }
 }
 
-function startMock() {
+// Every other provider's mock: t/mock/<name>-mock.mjs, started like the OpenAI one; its port
+// reaches httpd (and the tests) as FLOOPY_MOCK_<NAME>_PORT, for t/conf/providers/<name>.conf.
+const EXTRA_MOCKS = fs.readdirSync(path.join(ROOT, 't', 'mock'))
+  .filter((f) => f.endsWith('-mock.mjs') && f !== 'openai-mock.mjs')
+  .map((f) => ({ file: path.join(ROOT, 't', 'mock', f),
+    env: `FLOOPY_MOCK_${f.replace(/-mock\.mjs$/, '').replace(/[^a-z0-9]/gi, '_').toUpperCase()}_PORT` }));
+
+function mockPortEnv(started) {
+  const env = {};
+  for (const m of EXTRA_MOCKS) env[m.env] = String(started?.[m.env]?.port ?? 1);
+  return env;
+}
+
+function startMock(file = MOCK) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MOCK, '--port', '0'], {
+    const child = spawn(process.execPath, [file, '--port', '0'], {
       cwd: ROOT, env: baseEnv(), stdio: ['ignore', 'pipe', 'inherit'],
     });
     const timer = setTimeout(() => reject(new Error('mock did not report its port within 10 s')), 10000);
@@ -182,7 +195,7 @@ async function main() {
   const stale = readPid();
   if (stale && alive(stale)) {
     say(`stopping httpd left by a previous run (pid ${stale})`);
-    await stopHttpd(baseEnv({ FLOOPY_PORT: '1', FLOOPY_MOCK_PORT: '1', FLOOPY_PROBE_PORT: '1', FLOOPY_TEST_MOCK_KEY: MOCK_KEY }));
+    await stopHttpd(baseEnv({ FLOOPY_PORT: '1', FLOOPY_MOCK_PORT: '1', FLOOPY_PROBE_PORT: '1', FLOOPY_TEST_MOCK_KEY: MOCK_KEY, ...mockPortEnv() }));
   } else if (stale) {
     fs.unlinkSync(PID_FILE);
   }
@@ -197,6 +210,11 @@ async function main() {
   // 2. mock provider
   const mock = await startMock();
   say(`mock provider on 127.0.0.1:${mock.port}`);
+  const extra = {};
+  for (const m of EXTRA_MOCKS) {
+    extra[m.env] = await startMock(m.file);
+    say(`mock ${path.basename(m.file)} on 127.0.0.1:${extra[m.env].port}`);
+  }
 
   // 3. httpd; the previous run's logs are kept once, as *.prev
   for (const f of ['error.log', 'access.log']) {
@@ -210,12 +228,16 @@ async function main() {
     FLOOPY_MOCK_PORT: String(mock.port),
     FLOOPY_PROBE_PORT: String(probePort),
     FLOOPY_TEST_MOCK_KEY: MOCK_KEY,
+    ...mockPortEnv(extra),
   });
   let testsCode = 1;
   let started = false;
   const cleanup = async () => {
     if (started && !process.env.FLOOPY_TEST_KEEP_HTTPD) await stopHttpd(httpdEnv);
-    if (!process.env.FLOOPY_TEST_KEEP_HTTPD) mock.child.kill('SIGTERM');
+    if (!process.env.FLOOPY_TEST_KEEP_HTTPD) {
+      mock.child.kill('SIGTERM');
+      for (const m of Object.values(extra)) m.child.kill('SIGTERM');
+    }
   };
   const onSignal = async (sig) => {
     say(`${sig}: cleaning up`);

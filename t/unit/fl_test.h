@@ -29,5 +29,9 @@ void test_catalog(apr_pool_t *p);
 void test_openai(apr_pool_t *p);
 void test_decision(apr_pool_t *p);
 void test_http(apr_pool_t *p);
+void test_anthropic(apr_pool_t *p);
+void test_gemini(apr_pool_t *p);
+void test_bedrock(apr_pool_t *p);
+void test_compat(apr_pool_t *p);
 
 #endif

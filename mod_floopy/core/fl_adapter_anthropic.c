@@ -1,0 +1,12 @@
+/* Anthropic Messages: being built (issue 3). Until it is, a provider of this type is refused at start-up
+ * with a message that says so. */
+#include "fl_adapter.h"
+
+static const char *anthropic_configure(fl_provider_t *pv, apr_pool_t *p)
+{
+    return "type=anthropic is not built yet";
+}
+
+const fl_adapter_t fl_adapter_anthropic = {
+    "anthropic", 0, NULL, NULL, anthropic_configure, NULL, NULL, NULL, NULL, NULL, NULL
+};

@@ -1,0 +1,12 @@
+/* Azure OpenAI: being built (issue 3). Until it is, a provider of this type is refused at start-up
+ * with a message that says so. */
+#include "fl_adapter.h"
+
+static const char *azure_configure(fl_provider_t *pv, apr_pool_t *p)
+{
+    return "type=azure is not built yet";
+}
+
+const fl_adapter_t fl_adapter_azure = {
+    "azure", 0, NULL, NULL, azure_configure, NULL, NULL, NULL, NULL, NULL, NULL
+};
