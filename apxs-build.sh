@@ -37,7 +37,7 @@ cmd_deps() {
     as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends \
       "${missing[@]}" >/dev/null
   fi
-  if [ ! -d "$ROOT/t/node_modules/openai" ]; then
+  if [ ! "$ROOT/t/node_modules/.package-lock.json" -nt "$ROOT/t/package-lock.json" ]; then
     (cd "$ROOT/t" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 }
