@@ -289,6 +289,7 @@ static attempt_e attempt(chat_t *ch, const fl_model_t *m, fl_error_t **perr)
     req.body = up->body;
     req.body_len = up->body_len;
     req.accept = up->accept;
+    req.content_type = up->content_type;
     req.connect_timeout_ms = pv->connect_timeout_ms;
     req.timeout_ms = ch->cr->stream ? 0 : pv->timeout_ms;
     req.idle_timeout_ms = pv->idle_timeout_ms;

@@ -34,6 +34,7 @@ typedef struct fl_upstream_t {
     const char *body;
     apr_size_t body_len;
     const char *accept;
+    const char *content_type;          /* NULL = application/json */
 } fl_upstream_t;
 
 /* A stream translator hands OpenAI chunk payloads (the JSON after "data: ") to this. kind says

@@ -149,7 +149,8 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
 static struct curl_slist *make_headers(apr_pool_t *p, const fl_http_request_t *req)
 {
     struct curl_slist *hl = NULL;
-    hl = curl_slist_append(hl, "Content-Type: application/json");
+    hl = curl_slist_append(hl, apr_pstrcat(p, "Content-Type: ", req->content_type ? req->content_type
+                                                     : "application/json", NULL));
     hl = curl_slist_append(hl, apr_pstrcat(p, "Accept: ", req->accept ? req->accept
                                                           : "application/json", NULL));
     hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip for large bodies */

@@ -22,6 +22,7 @@ typedef struct fl_http_request_t {
     apr_size_t body_len;
     const apr_array_header_t *headers; /* extra "Name: value" strings (credentials...) */
     const char *accept;          /* Accept header */
+    const char *content_type;    /* of the body; NULL = application/json */
     long connect_timeout_ms;
     long timeout_ms;             /* whole exchange; 0 = none (streams) */
     long idle_timeout_ms;        /* no byte for this long = stall */
