@@ -26,6 +26,7 @@ typedef struct chat_t {
     fl_chat_request_t *cr;
     fl_call_t call;              /* the attempt under way */
     const fl_model_t *m;         /* its model */
+    const fl_model_t *first;     /* the router's choice, before any fallback */
     int status;                  /* the provider's HTTP status */
     int streaming;               /* relaying a stream: bytes went out, no retry from here on */
     int done;                    /* the end of the stream was relayed */
@@ -253,6 +254,11 @@ static void attempt_reset(chat_t *ch, const fl_model_t *m)
 {
     request_rec *r = ch->r;
     ch->m = m;
+    /* the decision names the model that answers (or whose error is the answer) */
+    ch->d->chosen = m;
+    if (m != ch->first) {
+        json_object_set_new(ch->d->signals, "fallback_from", json_string(ch->first->id));
+    }
     ch->status = 0;
     ch->stream = NULL;
     fl_buf_reset(ch->body);
@@ -337,28 +343,59 @@ static int candidates(chat_t *ch, const fl_model_t **out)
     return n;
 }
 
+/* A try that failed for the provider's sake (not the client's request) counts against it. */
+static void breaker_note(chat_t *ch, const fl_model_t *m, attempt_e a, const fl_error_t *e)
+{
+    fl_breaker_slot_t *b = floopy_breaker(ch->conf, m);
+    const fl_provider_t *pv = m->provider;
+    if (!b) return;
+    if (a == ATT_RETRYABLE && e && e->status != 429) {
+        if (fl_breaker_failure(b, apr_time_now(), (int)pv->breaker_failures,
+                               (int)pv->breaker_cooldown_sec)) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, ch->r,
+                          "FL030: circuit opened for %s after %ld failed tries; resting it %ld s",
+                          m->id, pv->breaker_failures, pv->breaker_cooldown_sec);
+        }
+    }
+    else if (a == ATT_ANSWERED) {
+        fl_breaker_success(b);
+    }
+}
+
+/* Open breakers skip a candidate at once (noted on the trace); a probe goes ahead. */
+static int breaker_open(chat_t *ch, const fl_model_t *m)
+{
+    fl_breaker_slot_t *b = floopy_breaker(ch->conf, m);
+    const fl_provider_t *pv = m->provider;
+    if (!b || fl_breaker_check(b, apr_time_now(),
+                               (int)(pv->timeout_ms / 1000) + 1) != FL_BREAKER_OPEN) {
+        return 0;
+    }
+    fl_decision_add_attempt(ch->d, m, 0, 0, "circuit open: skipped");
+    return 1;
+}
+
 /* Retries and fallbacks within one deadline; only before the first byte reached the client. */
 static int call_providers(chat_t *ch)
 {
     const fl_model_t *cand[MAX_CANDIDATES];
-    int n = candidates(ch, cand), c, t;
+    int n = candidates(ch, cand), c, t, skipped = 0;
     apr_time_t deadline = ch->d->created + apr_time_from_msec(ch->d->chosen->provider->timeout_ms);
     fl_error_t *e = NULL;
 
     ch->body = fl_buf_create(ch->r->pool, MAX_UPSTREAM_BODY);
     ch->last_poll = apr_time_now();
+    ch->first = cand[0];
     for (c = 0; c < n; c++) {
+        if (breaker_open(ch, cand[c])) {
+            skipped++;
+            continue;
+        }
         for (t = 0; t < TRIES_PER_CANDIDATE; t++) {
             apr_interval_time_t wait;
             attempt_e a = attempt(ch, cand[c], &e);
-            if (a == ATT_ANSWERED || a == ATT_CLIENT_GONE) {
-                if (c > 0) {
-                    json_object_set_new(ch->d->signals, "fallback_from",
-                                        json_string(cand[0]->id));
-                }
-                ch->d->chosen = cand[c];
-                return OK;
-            }
+            breaker_note(ch, cand[c], a, e);
+            if (a == ATT_ANSWERED || a == ATT_CLIENT_GONE) return OK;
             if (a == ATT_FINAL) return fail(ch, status_of(e), e);
             wait = retry_wait(e, t);
             if (wait < 0 || t + 1 == TRIES_PER_CANDIDATE || apr_time_now() + wait >= deadline) {
@@ -368,7 +405,12 @@ static int call_providers(chat_t *ch)
         }
         if (apr_time_now() >= deadline) break;
     }
-    return fail(ch, status_of(e), e);
+    if (!e && skipped) {
+        e = fl_error_make(ch->r->pool, 503, "service_unavailable", "circuit_open", NULL,
+                          "every candidate is resting after repeated failures; retry shortly");
+        e->retry_after = "5";
+    }
+    return fail(ch, e->status == 503 ? "upstream_unavailable" : status_of(e), e);
 }
 
 /* --- the handler ------------------------------------------------------------------------ */

@@ -33,6 +33,9 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         vc->dbd_open = c->dbd_open;
         vc->dbd_close = c->dbd_close;
     }
+    if (floopy_breakers_create(pconf, ptemp, s) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     /* mod_dbd prepares these on every connection it opens for the main server. */
     floopy_store_prepare(s, pconf);
     if (fl_http_global_init() != APR_SUCCESS) {

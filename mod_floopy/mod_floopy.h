@@ -13,6 +13,7 @@
 #include "fl_catalog.h"
 #include "fl_error.h"
 #include "fl_http.h"
+#include "fl_breaker.h"
 
 #ifndef FLOOPY_MODULE_FILE /* AP_DECLARE_MODULE declares it there */
 APLOG_USE_MODULE(floopy);
@@ -40,6 +41,7 @@ typedef struct floopy_srv_t {
     const char *admin_token_file;
     const char *admin_token_hash; /* SHA-256 of the admin token, read at start-up */
     floopy_proc_t *proc;         /* set in the child; NULL in the parent */
+    fl_breaker_slot_t *breakers; /* shared memory, one slot per configured model */
     server_rec *main_server;     /* mod_dbd's connection pool lives with the main server */
     ap_dbd_t *(*dbd_open)(apr_pool_t *, server_rec *);
     void (*dbd_close)(server_rec *, ap_dbd_t *);
@@ -95,6 +97,10 @@ apr_status_t floopy_db_exec(apr_pool_t *p, ap_dbd_t *db, const char *label, int 
 /* Writes an audit event; before/after may be NULL. */
 apr_status_t floopy_audit(apr_pool_t *p, ap_dbd_t *db, const char *org_id, const char *actor,
                           const char *action, const char *target, json_t *before, json_t *after);
+
+/* --- circuit breakers (floopy_breaker.c) --- */
+apr_status_t floopy_breakers_create(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+fl_breaker_slot_t *floopy_breaker(const floopy_srv_t *c, const fl_model_t *m);
 
 /* --- decision writer (floopy_writer.c) --- */
 apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, server_rec *s);

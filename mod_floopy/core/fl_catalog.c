@@ -39,7 +39,7 @@ static int split_opt(apr_pool_t *p, const char *opt, const char **k, const char 
     return 1;
 }
 
-static const char *parse_ms(const char *k, const char *v, long *out)
+static const char *parse_positive_long(const char *k, const char *v, long *out)
 {
     char *end;
     long n = strtol(v, &end, 10);
@@ -67,9 +67,11 @@ static const char *provider_opt(fl_provider_t *pv, const char *k, const char *v)
     else if (!strcmp(k, "base_url_env")) pv->base_url_env = v;
     else if (!strcmp(k, "key_env")) pv->key_env = v;
     else if (!strcmp(k, "key_file")) pv->key_file = v;
-    else if (!strcmp(k, "connect_timeout")) return parse_ms(k, v, &pv->connect_timeout_ms);
-    else if (!strcmp(k, "timeout")) return parse_ms(k, v, &pv->timeout_ms);
-    else if (!strcmp(k, "idle_timeout")) return parse_ms(k, v, &pv->idle_timeout_ms);
+    else if (!strcmp(k, "connect_timeout")) return parse_positive_long(k, v, &pv->connect_timeout_ms);
+    else if (!strcmp(k, "timeout")) return parse_positive_long(k, v, &pv->timeout_ms);
+    else if (!strcmp(k, "idle_timeout")) return parse_positive_long(k, v, &pv->idle_timeout_ms);
+    else if (!strcmp(k, "breaker_failures")) return parse_positive_long(k, v, &pv->breaker_failures);
+    else if (!strcmp(k, "breaker_cooldown")) return parse_positive_long(k, v, &pv->breaker_cooldown_sec);
     else apr_table_set(pv->opts, k, v); /* the adapter's, checked once type= is known */
     return NULL;
 }
@@ -94,6 +96,8 @@ const char *fl_catalog_add_provider(fl_catalog_t *c, apr_pool_t *p, const char *
     pv->connect_timeout_ms = 5000;
     pv->timeout_ms = 600000;
     pv->idle_timeout_ms = 60000;
+    pv->breaker_failures = 5;
+    pv->breaker_cooldown_sec = 30;
     for (i = 0; i < nopts; i++) {
         if (!split_opt(p, opts[i], &k, &v)) {
             return apr_psprintf(p, "provider '%s': '%s' is not key=value", name, opts[i]);
@@ -148,6 +152,7 @@ const char *fl_catalog_add_model(fl_catalog_t *c, apr_pool_t *p, const char *id,
     m = apr_pcalloc(p, sizeof(*m));
     m->id = id;
     m->name = slash + 1;
+    m->breaker_slot = -1;
     m->provider = apr_hash_get(c->providers, apr_pstrmemdup(p, id, (apr_size_t)(slash - id)),
                                APR_HASH_KEY_STRING);
     if (!m->provider) {
@@ -289,6 +294,7 @@ apr_status_t fl_catalog_lookup(const fl_catalog_t *c, apr_pool_t *p, const char 
     m->id = model;
     m->name = slash + 1;
     m->provider = pv;
+    m->breaker_slot = -1;
     *ppinned = m;
     return APR_SUCCESS;
 }

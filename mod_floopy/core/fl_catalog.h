@@ -26,6 +26,8 @@ typedef struct fl_provider_t {
     long connect_timeout_ms;
     long timeout_ms;             /* a whole non-streamed exchange */
     long idle_timeout_ms;        /* silence from upstream that counts as a stall */
+    long breaker_failures;       /* consecutive failed tries of a model that open its breaker */
+    long breaker_cooldown_sec;   /* how long an open breaker keeps the model out */
 } fl_provider_t;
 
 typedef struct fl_model_t {
@@ -34,6 +36,7 @@ typedef struct fl_model_t {
     fl_provider_t *provider;
     int priced;                  /* 0 for a pinned model that has no FloopyModel line */
     double input_per_m, output_per_m, cached_input_per_m; /* USD per million tokens */
+    int breaker_slot;            /* its circuit breaker in shared memory; -1 = none (pinned) */
 } fl_model_t;
 
 typedef struct fl_route_t {

@@ -1,10 +1,12 @@
+import fs from 'node:fs';
+import path from 'node:path';
 // Chat Completions through the gateway with the official openai client: routes, pinning,
 // streaming (with and without usage), tools, images, sessions, decisions, /v1/models.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { before, test } from 'node:test';
 import {
-  CONFIG, MOCK_KEY, assertClose, checkDecision, costOf, createOrg, getDecision, mockDirect,
+  CONF, CONFIG, MOCK_KEY, assertClose, checkDecision, costOf, createOrg, getDecision, mockDirect,
   mockRequestsWith, nonce, openaiClient, request, sse,
 } from './lib.mjs';
 
@@ -338,7 +340,14 @@ test('GET /v1/models lists the routes and every configured provider/model', asyn
     assert.equal(typeof m.owned_by, 'string');
     ids.push(m.id);
   }
-  assert.deepEqual([...ids].sort(), ['auto', 'mock/mock-large', 'mock/mock-small']);
+  // exactly the routes and priced models the test configuration declares, helpers' included
+  const dir = path.join(path.dirname(CONF), 'providers');
+  const confs = [CONF, ...(fs.existsSync(dir) ? fs.readdirSync(dir) : [])
+    .filter((f) => f.endsWith('.conf')).map((f) => path.join(dir, f))];
+  const declared = confs.flatMap((f) => fs.readFileSync(f, 'utf8').split('\n'))
+    .map((l) => l.match(/^\s*Floopy(?:Route|Model)\s+(\S+)/)).filter(Boolean).map((m) => m[1]);
+  assert.ok(declared.includes('auto') && declared.includes('mock/mock-small'));
+  assert.deepEqual([...ids].sort(), [...new Set(declared)].sort());
   const raw = await request('GET', '/v1/models', { key: clientKey });
   assert.equal(raw.status, 200);
   assert.equal(raw.json.object, 'list');
