@@ -64,6 +64,7 @@ static void record(chat_t *ch, const char *status, int http_status, const fl_err
     d->status = status;
     d->http_status = http_status;
     if (e) d->error = fl_json_pool_own(ch->r->pool, error_summary(e));
+    floopy_price_of(ch->conf->proc->prices, ch->r->pool, d->chosen, &d->price);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ch->r,
                   "FL100: decision %s route %s -> %s/%s: %s (HTTP %d) in %.1f ms", d->id,
                   d->route ? d->route : "-", d->chosen ? d->chosen->provider->name : "-",

@@ -13,6 +13,7 @@
 #define FLOOPY_SQL_KEY_LIST     "floopy_key_list"
 #define FLOOPY_SQL_KEY_GET      "floopy_key_get"
 #define FLOOPY_SQL_KEY_REVOKE   "floopy_key_revoke"
+#define FLOOPY_SQL_PRICES       "floopy_prices"
 
 /* Multi-row insert statements exist for these batch sizes, largest first. */
 #define FLOOPY_NBATCH 5

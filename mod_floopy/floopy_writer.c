@@ -32,6 +32,8 @@ struct floopy_writer_t {
     apr_interval_time_t interval;
     apr_thread_t *thread;
     apr_pool_t *pool;                    /* the writer thread's; with an allocator of its own */
+    floopy_prices_t *prices;
+    apr_time_t prices_due;
 };
 
 static void free_list(entry_t *e)
@@ -131,6 +133,22 @@ static entry_t *write_list(floopy_writer_t *w, apr_pool_t *p, entry_t *list, int
     return NULL;
 }
 
+static void refresh_prices(floopy_writer_t *w)
+{
+    apr_pool_t *p;
+    ap_dbd_t *db;
+    if (apr_time_now() < w->prices_due || apr_pool_create(&p, w->pool) != APR_SUCCESS) return;
+    w->prices_due = apr_time_now() + apr_time_from_sec(w->conf->price_refresh_sec);
+    if ((db = w->conf->dbd_open(p, w->conf->main_server))) {
+        if (floopy_prices_load(w->prices, w->pool, db) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                         "FL024: model prices could not be reloaded; keeping the last ones");
+        }
+        w->conf->dbd_close(w->conf->main_server, db);
+    }
+    apr_pool_destroy(p);
+}
+
 static int list_length(const entry_t *e)
 {
     int n = 0;
@@ -141,10 +159,12 @@ static int list_length(const entry_t *e)
 static void *APR_THREAD_FUNC writer_main(apr_thread_t *t, void *data)
 {
     floopy_writer_t *w = data;
-    apr_pool_t *p = w->pool;
+    apr_pool_t *p;               /* scratch for one flush; cleared, unlike w->pool, whose
+                                  * children (the price snapshots) must live on */
     apr_time_t drain_until = 0;
     int failing = 0;
 
+    apr_pool_create(&p, w->pool);
     apr_thread_mutex_lock(w->mutex);
     for (;;) {
         entry_t *list, *rest;
@@ -161,6 +181,7 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *t, void *data)
 
         rest = list ? write_list(w, p, list, n) : NULL;
         apr_pool_clear(p);
+        if (!stopping) refresh_prices(w);
 
         apr_thread_mutex_lock(w->mutex);
         if (rest) {
@@ -214,7 +235,8 @@ static apr_status_t writer_stop(void *data)
     return APR_SUCCESS;
 }
 
-apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, server_rec *s)
+apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, server_rec *s,
+                                 floopy_prices_t *prices)
 {
     floopy_writer_t *w = apr_pcalloc(pchild, sizeof(*w));
     apr_allocator_t *alloc;
@@ -223,6 +245,7 @@ apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, serve
     w->s = s;
     w->conf = floopy_srv(s);
     w->max = w->conf->writer_queue;
+    w->prices = prices;
     w->interval = apr_time_from_msec(w->conf->writer_interval_ms);
     if ((rv = apr_allocator_create(&alloc)) != APR_SUCCESS) return rv;
     if ((rv = apr_pool_create_ex(&w->pool, pchild, NULL, alloc)) != APR_SUCCESS) {

@@ -75,7 +75,8 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
 
     if ((rv = fl_http_create(&proc->http, pchild)) != APR_SUCCESS
         || (rv = floopy_keycache_create(&proc->keys, pchild, c->key_cache_ttl)) != APR_SUCCESS
-        || (rv = floopy_writer_start(&proc->writer, pchild, s)) != APR_SUCCESS) {
+        || (rv = floopy_prices_create(&proc->prices, pchild)) != APR_SUCCESS
+        || (rv = floopy_writer_start(&proc->writer, pchild, s, proc->prices)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL006: child state could not be set up");
         return;
     }

@@ -14,6 +14,7 @@
 #include "fl_error.h"
 #include "fl_http.h"
 #include "fl_breaker.h"
+#include "fl_decision.h"
 
 #ifndef FLOOPY_MODULE_FILE /* AP_DECLARE_MODULE declares it there */
 APLOG_USE_MODULE(floopy);
@@ -24,12 +25,14 @@ extern module AP_MODULE_DECLARE_DATA floopy_module;
 
 typedef struct floopy_writer_t floopy_writer_t;
 typedef struct floopy_keycache_t floopy_keycache_t;
+typedef struct floopy_prices_t floopy_prices_t;
 
 /* State of one child process, made in child_init and owned by the child's pool. */
 typedef struct floopy_proc_t {
     fl_http_t *http;
     floopy_writer_t *writer;
     floopy_keycache_t *keys;
+    floopy_prices_t *prices;
     apr_hash_t *provider_state;  /* fl_provider_t* -> the adapter's per-process state */
 } floopy_proc_t;
 
@@ -38,6 +41,7 @@ typedef struct floopy_srv_t {
     int key_cache_ttl;           /* seconds a child trusts a looked-up key (-1 = unset) */
     int writer_interval_ms;      /* decision writer flush interval (-1 = unset) */
     int writer_queue;            /* decisions held per child before requests get 503 */
+    int price_refresh_sec;       /* how often a child reloads model_prices */
     const char *admin_token_file;
     const char *admin_token_hash; /* SHA-256 of the admin token, read at start-up */
     floopy_proc_t *proc;         /* set in the child; NULL in the parent */
@@ -102,8 +106,16 @@ apr_status_t floopy_audit(apr_pool_t *p, ap_dbd_t *db, const char *org_id, const
 apr_status_t floopy_breakers_create(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 fl_breaker_slot_t *floopy_breaker(const floopy_srv_t *c, const fl_model_t *m);
 
+/* --- prices (floopy_prices.c) --- */
+apr_status_t floopy_prices_create(floopy_prices_t **pp, apr_pool_t *pchild);
+/* The operator's table first, then the model's FloopyModel prices; known = 0 for neither. */
+void floopy_price_of(floopy_prices_t *pr, apr_pool_t *p, const fl_model_t *m, fl_price_t *out);
+apr_status_t floopy_prices_load(floopy_prices_t *pr, apr_pool_t *parent, ap_dbd_t *db);
+
 /* --- decision writer (floopy_writer.c) --- */
-apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, server_rec *s);
+/* The writer also keeps prices fresh: it is the child's one background user of the database. */
+apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, server_rec *s,
+                                 floopy_prices_t *prices);
 /* 0 when the queue is full: the caller must not take the request. */
 int floopy_writer_has_room(floopy_writer_t *w);
 void floopy_writer_enqueue(floopy_writer_t *w, const char *const *args);

@@ -61,16 +61,16 @@ int fl_usage_from_openai(fl_usage_t *u, const json_t *usage)
     return 1;
 }
 
-double fl_cost_usd(const fl_model_t *m, const fl_usage_t *u)
+double fl_cost_usd(const fl_price_t *price, const fl_usage_t *u)
 {
     apr_int64_t cached;
-    if (!m || !m->priced || u->prompt < 0 || u->completion < 0) {
+    if (!price || !price->known || u->prompt < 0 || u->completion < 0) {
         return -1;
     }
     cached = u->cached > 0 ? (u->cached < u->prompt ? u->cached : u->prompt) : 0;
-    return ((double)(u->prompt - cached) * m->input_per_m
-            + (double)cached * m->cached_input_per_m
-            + (double)u->completion * m->output_per_m) / 1e6;
+    return ((double)(u->prompt - cached) * price->input
+            + (double)cached * price->cached_input
+            + (double)u->completion * price->output) / 1e6;
 }
 
 static const char *i64_or_null(apr_pool_t *p, apr_int64_t v)
@@ -97,7 +97,7 @@ static json_t *alternatives_json(const fl_decision_t *d)
 
 void fl_decision_row_args(apr_pool_t *p, const fl_decision_t *d, const char **args)
 {
-    double cost = fl_cost_usd(d->chosen, &d->usage);
+    double cost = fl_cost_usd(&d->price, &d->usage);
     args[C_ID] = d->id;
     args[C_ORG] = d->org_id;
     args[C_KEY] = d->api_key_id;

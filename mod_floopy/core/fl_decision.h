@@ -15,6 +15,12 @@ typedef struct fl_usage_t {
     apr_int64_t prompt, completion, total, cached, reasoning; /* -1 = unknown */
 } fl_usage_t;
 
+/* USD per million tokens. */
+typedef struct fl_price_t {
+    int known;
+    double input, output, cached_input;
+} fl_price_t;
+
 typedef struct fl_alternative_t {
     const fl_model_t *model;
     double score;
@@ -39,6 +45,7 @@ typedef struct fl_decision_t {
     double latency_total_ms;
     double latency_upstream_ms;  /* < 0 when no upstream call was made */
     fl_usage_t usage;
+    fl_price_t price;            /* of the chosen model when the decision was recorded */
     int cache_hit;
     json_t *error;               /* NULL when the request succeeded */
     json_t *attempts;            /* [{provider, model, status, latency_ms, reason}] */
@@ -55,9 +62,9 @@ void fl_usage_clear(fl_usage_t *u);
 /* Reads OpenAI's usage object (prompt_tokens, completion_tokens, the details). 0 if absent. */
 int fl_usage_from_openai(fl_usage_t *u, const json_t *usage);
 
-/* USD for the usage at the model's prices; -1 when unpriced or usage unknown. Cached prompt
- * tokens are priced at the cached rate. */
-double fl_cost_usd(const fl_model_t *m, const fl_usage_t *u);
+/* USD for the usage at the prices; -1 when unpriced or usage unknown. Cached prompt tokens are
+ * priced at the cached rate. */
+double fl_cost_usd(const fl_price_t *price, const fl_usage_t *u);
 
 /* Fills args[FL_DECISION_NCOLS] with SQL parameter strings (NULL for SQL NULL). */
 void fl_decision_row_args(apr_pool_t *p, const fl_decision_t *d, const char **args);

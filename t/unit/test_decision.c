@@ -12,16 +12,17 @@ void test_decision(apr_pool_t *p)
                      .input_per_m = 2.5, .output_per_m = 10, .cached_input_per_m = 1.25 };
     fl_model_t unpriced = { .id = "mock/x", .name = "x", .provider = &pv, .priced = 0 };
     fl_usage_t u = { .prompt = 1000, .completion = 500, .total = 1500, .cached = 400, .reasoning = -1 };
+    fl_price_t price = { 1, 2.5, 10, 1.25 }, none = { 0, 0, 0, 0 };
     fl_decision_t *d = fl_decision_create(p, apr_time_from_sec(1795325869));
     const char *args[FL_DECISION_NCOLS];
     json_t *row;
     fl_alternative_t *alt;
 
     /* 600 uncached at 2.5, 400 cached at 1.25, 500 out at 10, per million */
-    CHECK(fabs(fl_cost_usd(&m, &u) - (600 * 2.5 + 400 * 1.25 + 500 * 10.0) / 1e6) < 1e-12);
-    CHECK(fl_cost_usd(&unpriced, &u) < 0);
+    CHECK(fabs(fl_cost_usd(&price, &u) - (600 * 2.5 + 400 * 1.25 + 500 * 10.0) / 1e6) < 1e-12);
+    CHECK(fl_cost_usd(&none, &u) < 0);
     u.prompt = -1;
-    CHECK(fl_cost_usd(&m, &u) < 0);                    /* unknown usage: unknown cost */
+    CHECK(fl_cost_usd(&price, &u) < 0);                /* unknown usage: unknown cost */
     u.prompt = 1000;
 
     d->org_id = "org";
@@ -34,6 +35,7 @@ void test_decision(apr_pool_t *p)
     alt->score = 0.25;
     alt->excluded_by = NULL;
     d->usage = u;
+    d->price = price;
     d->status = "ok";
     d->http_status = 200;
     d->latency_total_ms = 12.5;
