@@ -286,7 +286,15 @@ static attempt_e attempt(chat_t *ch, const fl_model_t *m, fl_error_t **perr)
     apr_status_t rv;
 
     attempt_reset(ch, m);
-    if ((*perr = pv->adapter->prepare(&ch->call, up))) {
+    if (ch->cr->has_images && !pv->adapter->vision) {
+        *perr = fl_error_make(ch->r->pool, 400, "invalid_request_error", "unsupported_content",
+                              "messages", "provider %s (type=%s) cannot take image inputs",
+                              pv->name, pv->type);
+    }
+    else {
+        *perr = pv->adapter->prepare(&ch->call, up);
+    }
+    if (*perr) {
         fl_decision_add_attempt(ch->d, m, 0, 0, (*perr)->message);
         return ATT_FINAL;
     }

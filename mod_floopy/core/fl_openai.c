@@ -9,7 +9,18 @@ static fl_error_t *type_error(apr_pool_t *p, const char *param, const char *want
     return fl_error_invalid(p, "invalid_type", param, "'%s' must be %s", param, want);
 }
 
-static fl_error_t *check_messages(apr_pool_t *p, json_t *msgs)
+static int has_image_part(const json_t *m)
+{
+    json_t *content = json_object_get(m, "content"), *part;
+    size_t i;
+    if (!json_is_array(content)) return 0;
+    json_array_foreach(content, i, part) {
+        if (!strcmp(fl_json_str(part, "type", ""), "image_url")) return 1;
+    }
+    return 0;
+}
+
+static fl_error_t *check_messages(apr_pool_t *p, json_t *msgs, fl_chat_request_t *cr)
 {
     size_t i;
     json_t *m;
@@ -29,6 +40,7 @@ static fl_error_t *check_messages(apr_pool_t *p, json_t *msgs)
                                     "messages[%lu] must be an object with a string 'role'",
                                     (unsigned long)i);
         }
+        cr->has_images |= has_image_part(m);
     }
     return NULL;
 }
@@ -76,7 +88,7 @@ fl_chat_request_t *fl_openai_parse_request(apr_pool_t *p, const char *body, apr_
     else if (!json_is_string(model) || !*json_string_value(model)) {
         *perr = type_error(p, "model", "a non-empty string");
     }
-    else if (!(*perr = check_messages(p, json_object_get(root, "messages")))) {
+    else if (!(*perr = check_messages(p, json_object_get(root, "messages"), cr))) {
         *perr = check_stream(p, root, cr);
     }
     if (*perr) {

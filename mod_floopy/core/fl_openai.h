@@ -16,6 +16,7 @@ typedef struct fl_chat_request_t {
     const char *model;
     int stream;
     int include_usage;           /* the client asked for the usage chunk */
+    int has_images;              /* some message holds an image_url part */
 } fl_chat_request_t;
 
 /* Parses and checks a client's body; NULL and *perr on a bad request. */

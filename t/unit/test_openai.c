@@ -33,6 +33,7 @@ static void requests(apr_pool_t *p)
               "400 invalid_json -");
     cr = fl_openai_parse_request(p, ok, strlen(ok), &e);
     CHECK(cr && cr->stream && cr->include_usage && !strcmp(cr->model, "auto"));
+    CHECK(!cr->has_images);
 }
 
 static void upstream_body(apr_pool_t *p)
@@ -44,6 +45,7 @@ static void upstream_body(apr_pool_t *p)
                      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}";
     fl_chat_request_t *cr = fl_openai_parse_request(p, in, strlen(in), &e);
     const char *out = fl_openai_upstream_body(p, cr, "gpt-x", &len);
+    CHECK(cr->has_images);
     CHECK_STR(out, "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
                    "\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]}],\"stream\":true,"
                    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
