@@ -38,14 +38,47 @@ static const char *decision_insert_sql(apr_pool_t *p, int rows)
     return apr_array_pstrcat(p, parts, 0);
 }
 
-static const char *decision_select_sql(apr_pool_t *p)
+const int floopy_page_sizes[FLOOPY_NPAGE] = { 11, 51, 101, 501, 1001 };
+
+static const char *decision_cols(apr_pool_t *p)
 {
     const char *cols = "";
     int i;
     for (i = 0; i < FL_DECISION_NCOLS; i++) {
         cols = apr_pstrcat(p, cols, i ? "," : "", fl_decision_columns[i], NULL);
     }
-    return apr_pstrcat(p, "SELECT ", cols, " FROM decisions WHERE id = %s AND org_id = %s", NULL);
+    return cols;
+}
+
+static const char *decision_select_sql(apr_pool_t *p)
+{
+    return apr_pstrcat(p, "SELECT ", decision_cols(p),
+                       " FROM decisions WHERE id = %s AND org_id = %s", NULL);
+}
+
+/* Newest first, below the cursor; every filter is "(%s IS NULL OR ...)" so one statement serves
+ * any combination, and the (org_id, id) index drives the scan whatever the filters (forced: on a
+ * small table the optimiser may prefer another index and a sort, which does not stay cheap). */
+static const char *decision_list_sql(apr_pool_t *p, int rows)
+{
+    return apr_psprintf(p, "SELECT %s FROM decisions FORCE INDEX (ix_decisions_org_id)"
+        " WHERE org_id = %%s AND id < %%s"
+        " AND created_at >= %%s AND created_at <= %%s"
+        " AND (%%s IS NULL OR provider = %%s) AND (%%s IS NULL OR model = %%s)"
+        " AND (%%s IS NULL OR route = %%s) AND (%%s IS NULL OR session_id = %%s)"
+        " AND (%%s IS NULL OR status = %%s) AND (%%s IS NULL OR cache_hit = %%s)"
+        " AND confidence >= %%s AND confidence <= %%s"
+        " ORDER BY id DESC LIMIT %d", decision_cols(p), rows);
+}
+
+static const char *audit_list_sql(apr_pool_t *p, int rows)
+{
+    return apr_psprintf(p, "SELECT id, org_id, actor, action, target, before_json, after_json,"
+        " created_at FROM audit_events FORCE INDEX (ix_audit_org_id)"
+        " WHERE org_id = %%s AND id < %%s"
+        " AND created_at >= %%s AND created_at <= %%s"
+        " AND (%%s IS NULL OR action = %%s) AND (%%s IS NULL OR actor = %%s)"
+        " ORDER BY id DESC LIMIT %d", rows);
 }
 
 void floopy_store_prepare(server_rec *s, apr_pool_t *p)
@@ -58,6 +91,17 @@ void floopy_store_prepare(server_rec *s, apr_pool_t *p)
         prepare(s, decision_insert_sql(p, floopy_batch_sizes[i]), batch_sizes_labels[i]);
     }
     prepare(s, decision_select_sql(p), FLOOPY_SQL_DECISION_GET);
+    for (i = 0; i < FLOOPY_NPAGE; i++) {
+        prepare(s, decision_list_sql(p, floopy_page_sizes[i]),
+                apr_psprintf(p, FLOOPY_SQL_DECISION_LIST "%d", floopy_page_sizes[i]));
+        prepare(s, audit_list_sql(p, floopy_page_sizes[i]),
+                apr_psprintf(p, FLOOPY_SQL_AUDIT_LIST "%d", floopy_page_sizes[i]));
+    }
+    /* oldest first from a cursor, one batch at a time: an export of any size in constant memory */
+    prepare(s, apr_psprintf(p, "SELECT %s FROM decisions FORCE INDEX (ix_decisions_org_id)"
+                               " WHERE org_id = %%s AND id > %%s"
+                               " AND created_at >= %%s AND created_at <= %%s ORDER BY id LIMIT %d",
+                            decision_cols(p), FLOOPY_EXPORT_BATCH), FLOOPY_SQL_DECISION_EXPORT);
     prepare(s, "SELECT k.id, k.org_id, k.role, o.plan FROM api_keys k "
                "JOIN organizations o ON o.id = k.org_id "
                "WHERE k.key_hash = %s AND k.revoked_at IS NULL", FLOOPY_SQL_KEY_LOOKUP);

@@ -14,6 +14,15 @@
 #define FLOOPY_SQL_KEY_GET      "floopy_key_get"
 #define FLOOPY_SQL_KEY_REVOKE   "floopy_key_revoke"
 #define FLOOPY_SQL_PRICES       "floopy_prices"
+#define FLOOPY_SQL_DECISION_LIST "floopy_decision_list_"   /* + page size */
+#define FLOOPY_SQL_AUDIT_LIST   "floopy_audit_list_"       /* + page size */
+#define FLOOPY_SQL_DECISION_EXPORT "floopy_decision_export"
+
+/* Page sizes a list statement is prepared for (a page asks for one row more than it shows, to
+ * know whether another page follows): the smallest that holds limit + 1 is used. */
+#define FLOOPY_NPAGE 5
+extern const int floopy_page_sizes[FLOOPY_NPAGE];
+#define FLOOPY_EXPORT_BATCH 1000
 
 /* Multi-row insert statements exist for these batch sizes, largest first. */
 #define FLOOPY_NBATCH 5

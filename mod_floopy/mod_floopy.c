@@ -127,6 +127,14 @@ static int dispatch(request_rec *r, const floopy_principal_t *who, const char *p
 {
     if (!strcmp(path, "/chat/completions")) return floopy_handle_chat(r, who);
     if (!strcmp(path, "/models")) return floopy_handle_models(r, who);
+    if (!strcmp(path, "/decisions") || !strcmp(path, "/audit-events")) {
+        if (r->method_number != M_GET) {
+            return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
+                               "use GET");
+        }
+        return path[1] == 'd' ? floopy_handle_decision_list(r, who)
+                              : floopy_handle_audit_list(r, who);
+    }
     if (!strncmp(path, "/decisions/", 11) && path[11] && !strchr(path + 11, '/')) {
         return floopy_handle_decision(r, who, path + 11);
     }

@@ -124,6 +124,8 @@ void floopy_writer_enqueue(floopy_writer_t *w, const char *const *args);
 int floopy_handle_chat(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_models(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_decision(request_rec *r, const floopy_principal_t *who, const char *id);
+int floopy_handle_decision_list(request_rec *r, const floopy_principal_t *who);
+int floopy_handle_audit_list(request_rec *r, const floopy_principal_t *who);
 int floopy_admin_handler(request_rec *r);
 
 #endif

@@ -147,3 +147,54 @@ const char *fl_time_sql_to_iso(apr_pool_t *p, const char *sql)
     }
     return s;
 }
+
+static int digits(const char *s, int n, int *out)
+{
+    int i, v = 0;
+    for (i = 0; i < n; i++) {
+        if (!apr_isdigit(s[i])) return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+apr_status_t fl_time_parse(const char *s, apr_time_t *out)
+{
+    apr_time_exp_t x;
+    const char *p;
+    int usec = 0, scale = 100000;
+    char *end;
+
+    if (!s || !*s) return APR_EINVAL;
+    if (strspn(s, "0123456789") == strlen(s)) {
+        apr_int64_t sec = apr_strtoi64(s, &end, 10);
+        if (*end || sec < 0) return APR_EINVAL;
+        *out = apr_time_from_sec(sec);
+        return APR_SUCCESS;
+    }
+    memset(&x, 0, sizeof(x));
+    if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ')
+        || s[13] != ':' || s[16] != ':'
+        || !digits(s, 4, &x.tm_year) || !digits(s + 5, 2, &x.tm_mon)
+        || !digits(s + 8, 2, &x.tm_mday) || !digits(s + 11, 2, &x.tm_hour)
+        || !digits(s + 14, 2, &x.tm_min) || !digits(s + 17, 2, &x.tm_sec)) {
+        return APR_EINVAL;
+    }
+    p = s + 19;
+    if (*p == '.') {
+        for (p++; apr_isdigit(*p); p++) {
+            if (scale) usec += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (*p && strcmp(p, "Z") && strcmp(p, "+00:00")) return APR_EINVAL;
+    x.tm_year -= 1900;
+    x.tm_mon -= 1;
+    x.tm_usec = usec;
+    if (x.tm_mon < 0 || x.tm_mon > 11 || x.tm_mday < 1 || x.tm_mday > 31 || x.tm_hour > 23
+        || x.tm_min > 59 || x.tm_sec > 60) {
+        return APR_EINVAL;
+    }
+    return apr_time_exp_gmt_get(out, &x) == APR_SUCCESS ? APR_SUCCESS : APR_EINVAL;
+}

@@ -28,6 +28,10 @@ int fl_secure_equals(const char *a, const char *b);
 /* "2026-11-22 05:20:54.123" (UTC), the form MariaDB's DATETIME(3) takes. */
 const char *fl_time_sql(apr_pool_t *p, apr_time_t t);
 
+/* Parses a client's time: ISO 8601 UTC ("2026-11-22T05:20:54Z", fraction and "+00:00" allowed)
+ * or Unix seconds. APR_EINVAL otherwise. */
+apr_status_t fl_time_parse(const char *s, apr_time_t *out);
+
 /* "2026-11-22T05:20:54.123Z" from the SQL form above. */
 const char *fl_time_sql_to_iso(apr_pool_t *p, const char *sql);
 

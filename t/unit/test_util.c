@@ -47,6 +47,19 @@ static void times(apr_pool_t *p)
     CHECK_STR(fl_time_sql(p, t), "2026-11-22 05:37:49.045");
     CHECK_STR(fl_time_sql_to_iso(p, "2026-11-22 05:37:49.045"), "2026-11-22T05:37:49.045Z");
     CHECK(fl_time_sql_to_iso(p, NULL) == NULL);
+    {
+        apr_time_t got;
+        CHECK(fl_time_parse("2026-11-22T05:37:49.045Z", &got) == APR_SUCCESS && got == t);
+        CHECK(fl_time_parse("2026-11-22T05:37:49.045+00:00", &got) == APR_SUCCESS && got == t);
+        CHECK(fl_time_parse("2026-11-22 05:37:49", &got) == APR_SUCCESS
+              && got == apr_time_from_sec(1795325869));
+        CHECK(fl_time_parse("1795325869", &got) == APR_SUCCESS
+              && got == apr_time_from_sec(1795325869));
+        CHECK(fl_time_parse("yesterday", &got) == APR_EINVAL);
+        CHECK(fl_time_parse("2026-13-22T05:37:49Z", &got) == APR_EINVAL);
+        CHECK(fl_time_parse("2026-11-22T05:37:49+02:00", &got) == APR_EINVAL);
+        CHECK(fl_time_parse("", &got) == APR_EINVAL);
+    }
 }
 
 static void errors(apr_pool_t *p)
