@@ -23,6 +23,7 @@ void *floopy_create_srv(apr_pool_t *p, server_rec *s)
     c->writer_interval_ms = -1;
     c->writer_queue = -1;
     c->price_refresh_sec = -1;
+    c->export_max_rows = -1;
     return c;
 }
 
@@ -37,6 +38,7 @@ void *floopy_merge_srv(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(writer_interval_ms);
     MERGE_INT(writer_queue);
     MERGE_INT(price_refresh_sec);
+    MERGE_INT(export_max_rows);
     m->admin_token_file = add->admin_token_file ? add->admin_token_file : base->admin_token_file;
     return m;
 }
@@ -120,6 +122,9 @@ static const char *set_int(cmd_parms *cmd, void *dc, const char *v)
     else if (!strcmp(which, "interval")) {
         if (!(err = parse_positive(cmd, v, 10000, &n))) c->writer_interval_ms = (int)n;
     }
+    else if (!strcmp(which, "export")) {
+        if (!(err = parse_positive(cmd, v, 1000000000L, &n))) c->export_max_rows = n;
+    }
     else if (!strcmp(which, "prices")) {
         if (!(err = parse_positive(cmd, v, 86400, &n))) c->price_refresh_sec = (int)n;
     }
@@ -160,6 +165,8 @@ const command_rec floopy_cmds[] = {
                   "decision writer flush interval in ms (default 100)"),
     AP_INIT_TAKE1("FloopyWriterQueue", set_int, "queue", RSRC_CONF,
                   "decisions held in memory per child before requests get 503 (default 100000)"),
+    AP_INIT_TAKE1("FloopyExportMaxRows", set_int, "export", RSRC_CONF,
+                  "rows of one decision export before it is cut and says how to go on (default 1000000)"),
     AP_INIT_TAKE1("FloopyPriceRefresh", set_int, "prices", RSRC_CONF,
                   "seconds between reloads of the model_prices table in each child (default 30)"),
     AP_INIT_TAKE1("FloopyAdminTokenFile", set_admin_token_file, NULL, RSRC_CONF,
@@ -211,6 +218,7 @@ apr_status_t floopy_config_check(apr_pool_t *p, server_rec *s)
         if (c->writer_interval_ms < 0) c->writer_interval_ms = 100;
         if (c->writer_queue < 0) c->writer_queue = 100000;
         if (c->price_refresh_sec < 0) c->price_refresh_sec = 30;
+        if (c->export_max_rows < 0) c->export_max_rows = 1000000;
         if (c->admin_token_file && (rv = read_admin_token(p, v, c)) != APR_SUCCESS) {
             return rv;
         }

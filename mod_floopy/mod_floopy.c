@@ -33,7 +33,8 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         vc->dbd_open = c->dbd_open;
         vc->dbd_close = c->dbd_close;
     }
-    if (floopy_breakers_create(pconf, ptemp, s) != APR_SUCCESS) {
+    if (floopy_breakers_create(pconf, ptemp, s) != APR_SUCCESS
+        || floopy_exports_create(pconf, s) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* mod_dbd prepares these on every connection it opens for the main server. */
@@ -127,6 +128,7 @@ static int dispatch(request_rec *r, const floopy_principal_t *who, const char *p
 {
     if (!strcmp(path, "/chat/completions")) return floopy_handle_chat(r, who);
     if (!strcmp(path, "/models")) return floopy_handle_models(r, who);
+    if (!strcmp(path, "/export/decisions")) return floopy_handle_export(r, who);
     if (!strcmp(path, "/decisions") || !strcmp(path, "/audit-events")) {
         if (r->method_number != M_GET) {
             return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
@@ -165,6 +167,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
+    floopy_export_register();
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(floopy_admin_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

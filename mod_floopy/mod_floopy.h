@@ -26,6 +26,7 @@ extern module AP_MODULE_DECLARE_DATA floopy_module;
 typedef struct floopy_writer_t floopy_writer_t;
 typedef struct floopy_keycache_t floopy_keycache_t;
 typedef struct floopy_prices_t floopy_prices_t;
+typedef struct floopy_export_slot_t floopy_export_slot_t;
 
 /* State of one child process, made in child_init and owned by the child's pool. */
 typedef struct floopy_proc_t {
@@ -46,6 +47,8 @@ typedef struct floopy_srv_t {
     const char *admin_token_hash; /* SHA-256 of the admin token, read at start-up */
     floopy_proc_t *proc;         /* set in the child; NULL in the parent */
     fl_breaker_slot_t *breakers; /* shared memory, one slot per configured model */
+    floopy_export_slot_t *export_slots; /* shared memory: the exports running now */
+    long export_max_rows;        /* rows of one export before it is cut (-1 = unset) */
     server_rec *main_server;     /* mod_dbd's connection pool lives with the main server */
     ap_dbd_t *(*dbd_open)(apr_pool_t *, server_rec *);
     void (*dbd_close)(server_rec *, ap_dbd_t *);
@@ -126,6 +129,9 @@ int floopy_handle_models(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_decision(request_rec *r, const floopy_principal_t *who, const char *id);
 int floopy_handle_decision_list(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_audit_list(request_rec *r, const floopy_principal_t *who);
+int floopy_handle_export(request_rec *r, const floopy_principal_t *who);
+apr_status_t floopy_exports_create(apr_pool_t *pconf, server_rec *s);
+void floopy_export_register(void);
 int floopy_admin_handler(request_rec *r);
 
 #endif

@@ -3,6 +3,7 @@
 #include "fl_util.h"
 #include "fl_error.h"
 #include "fl_buf.h"
+#include "fl_digest.h"
 
 static void uuids(apr_pool_t *p)
 {
@@ -86,8 +87,20 @@ static void buffers(apr_pool_t *p)
     CHECK(b->len == 0 && b->data[0] == '\0');
 }
 
+static void digests_streaming(apr_pool_t *p)
+{
+    fl_digest_t *d;
+    /* FIPS 180-2: "abc" fed in pieces gives the one-shot digest */
+    CHECK(fl_digest_create(&d, p) == APR_SUCCESS);
+    fl_digest_update(d, "a", 1);
+    fl_digest_update(d, "", 0);
+    fl_digest_update(d, "bc", 2);
+    CHECK_STR(fl_digest_hex(d, p), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 void test_util(apr_pool_t *p)
 {
+    digests_streaming(p);
     uuids(p);
     digests_and_keys(p);
     times(p);

@@ -1,0 +1,260 @@
+/* GET /export/decisions: the organisation's decisions as JSON Lines, oldest first, streamed in
+ * batches through a chunked response in constant memory. The FLOOPY_EXPORT output filter hashes
+ * every byte that passes and, at the end, appends one trailer line:
+ *   {"object":"floopy.export.trailer","sha256":"<hex>","rows":N,"truncated":bool,"next_after":...}
+ * where sha256 is the SHA-256 of every byte before the trailer line, so that
+ * `head -n -1 export.jsonl | sha256sum` prints it. One export per organisation at a time across
+ * every child and thread: a slot in shared memory, freed when the request ends. */
+#include <signal.h>
+#include <unistd.h>
+#include <apr_shm.h>
+#include <apr_atomic.h>
+#include <apr_strings.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_filter.h>
+#include <util_script.h>
+
+#include "mod_floopy.h"
+#include "floopy_store.h"
+#include "fl_decision.h"
+#include "fl_digest.h"
+#include "fl_json.h"
+#include "fl_util.h"
+
+#define NSLOTS 64
+#define SETTLE apr_time_from_sec(2)
+#define FILTER "FLOOPY_EXPORT"
+
+struct floopy_export_slot_t {
+    volatile apr_uint32_t org;   /* hash of the exporting organisation; 0 = free */
+    volatile apr_uint32_t pid;   /* its process, to free slots of a child that died */
+};
+
+typedef struct export_ctx_t {
+    fl_digest_t *digest;
+    apr_int64_t rows;
+    int truncated;
+    const char *next_after;
+} export_ctx_t;
+
+apr_status_t floopy_exports_create(apr_pool_t *pconf, server_rec *s)
+{
+    apr_shm_t *shm;
+    server_rec *v;
+    apr_status_t rv = apr_shm_create(&shm, sizeof(floopy_export_slot_t) * NSLOTS, NULL, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL009: no shared memory for export slots");
+        return rv;
+    }
+    memset(apr_shm_baseaddr_get(shm), 0, sizeof(floopy_export_slot_t) * NSLOTS);
+    for (v = s; v; v = v->next) floopy_srv(v)->export_slots = apr_shm_baseaddr_get(shm);
+    return APR_SUCCESS;
+}
+
+static apr_uint32_t org_hash(const char *org)
+{
+    apr_uint32_t h = 2166136261u;                  /* FNV-1a */
+    for (; *org; org++) h = (h ^ (unsigned char)*org) * 16777619u;
+    return h ? h : 1;
+}
+
+static int alive(apr_uint32_t pid)
+{
+    return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* The index of a live slot held for h other than mine, or -1. */
+static int held_elsewhere(floopy_export_slot_t *slots, apr_uint32_t h, int mine)
+{
+    int i;
+    for (i = 0; i < NSLOTS; i++) {
+        if (i != mine && apr_atomic_read32(&slots[i].org) == h) {
+            if (alive(apr_atomic_read32(&slots[i].pid))) return i;
+            apr_atomic_cas32(&slots[i].org, 0, h);  /* its child died mid-export */
+        }
+    }
+    return -1;
+}
+
+/* Takes the organisation's slot; -1 when an export of it runs already (or no slot is free). */
+static int slot_take(floopy_export_slot_t *slots, const char *org)
+{
+    apr_uint32_t h = org_hash(org);
+    int i;
+    if (held_elsewhere(slots, h, -1) >= 0) return -1;
+    for (i = 0; i < NSLOTS; i++) {
+        if (apr_atomic_cas32(&slots[i].org, h, 0) == 0) {
+            apr_atomic_set32(&slots[i].pid, (apr_uint32_t)getpid());
+            /* two takers racing for two free slots: both back off, the client retries */
+            if (held_elsewhere(slots, h, i) >= 0) {
+                apr_atomic_set32(&slots[i].org, 0);
+                return -1;
+            }
+            return i;
+        }
+    }
+    return -1;
+}
+
+typedef struct slot_ref_t {
+    floopy_export_slot_t *slot;
+} slot_ref_t;
+
+static apr_status_t slot_release(void *v)
+{
+    slot_ref_t *ref = v;
+    apr_atomic_set32(&ref->slot->pid, 0);
+    apr_atomic_set32(&ref->slot->org, 0);
+    return APR_SUCCESS;
+}
+
+/* --- the digest filter --------------------------------------------------------------------- */
+
+static apr_status_t export_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    export_ctx_t *ctx = f->ctx;
+    apr_bucket *b;
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
+        if (APR_BUCKET_IS_EOS(b)) {
+            json_t *t = json_object();
+            char *line;
+            json_object_set_new(t, "object", json_string("floopy.export.trailer"));
+            json_object_set_new(t, "sha256", json_string(fl_digest_hex(ctx->digest, f->r->pool)));
+            json_object_set_new(t, "rows", json_integer(ctx->rows));
+            json_object_set_new(t, "truncated", json_boolean(ctx->truncated));
+            json_object_set_new(t, "next_after", ctx->next_after ? json_string(ctx->next_after)
+                                                                 : json_null());
+            line = apr_pstrcat(f->r->pool, fl_json_dump(f->r->pool, t, 1), "\n", NULL);
+            APR_BUCKET_INSERT_BEFORE(b, apr_bucket_pool_create(line, strlen(line), f->r->pool,
+                                                               f->c->bucket_alloc));
+            ap_remove_output_filter(f);
+            break;
+        }
+        if (!APR_BUCKET_IS_METADATA(b)) {
+            const char *data;
+            apr_size_t len;
+            apr_status_t rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS) return rv;
+            fl_digest_update(ctx->digest, data, len);
+        }
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+void floopy_export_register(void)
+{
+    ap_register_output_filter(FILTER, export_filter, NULL, AP_FTYPE_RESOURCE);
+}
+
+/* --- the handler ----------------------------------------------------------------------------- */
+
+static fl_error_t *export_params(request_rec *r, const char **from, const char **to,
+                                 char *after)
+{
+    apr_table_t *args;
+    const apr_array_header_t *a;
+    apr_time_t t_from = 0, t_to = apr_time_now() - SETTLE, t;
+    const char *v;
+    int i;
+
+    ap_args_to_table(r, &args);
+    a = apr_table_elts(args);
+    for (i = 0; i < a->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(a, i, apr_table_entry_t).key;
+        if (strcmp(k, "from") && strcmp(k, "to") && strcmp(k, "after")) {
+            return fl_error_invalid(r->pool, "invalid_value", k, "'%s' is not a parameter of "
+                                    "this endpoint (from, to, after)", k);
+        }
+    }
+    if ((v = apr_table_get(args, "from")) && fl_time_parse(v, &t_from)) {
+        return fl_error_invalid(r->pool, "invalid_value", "from", "'from' must be ISO 8601 UTC or Unix seconds");
+    }
+    if ((v = apr_table_get(args, "to"))) {
+        if (fl_time_parse(v, &t)) {
+            return fl_error_invalid(r->pool, "invalid_value", "to", "'to' must be ISO 8601 UTC or Unix seconds");
+        }
+        if (t < t_to) t_to = t;
+    }
+    strcpy(after, "00000000-0000-0000-0000-000000000000");
+    if ((v = apr_table_get(args, "after"))) {
+        if (!fl_uuid_valid(v)) {
+            return fl_error_invalid(r->pool, "invalid_value", "after", "'after' must be a decision id (a trailer's next_after)");
+        }
+        apr_cpystrn(after, v, FL_UUID_LEN + 1);
+    }
+    *from = fl_time_sql(r->pool, t_from);
+    *to = fl_time_sql(r->pool, t_to);
+    return NULL;
+}
+
+/* Writes one batch; 1 when the export should go on. */
+static int export_batch(request_rec *r, apr_pool_t *p, ap_dbd_t *db, export_ctx_t *ctx,
+                        const char **args, char *after, apr_bucket_brigade *bb, long max)
+{
+    apr_array_header_t *rows;
+    int i;
+    if (floopy_db_select(p, db, FLOOPY_SQL_DECISION_EXPORT, 4, args, &rows, NULL)) return 0;
+    for (i = 0; i < rows->nelts; i++) {
+        const char **row = APR_ARRAY_IDX(rows, i, const char **);
+        char *line;
+        if (ctx->rows >= max) {
+            ctx->truncated = 1;
+            ctx->next_after = apr_pstrdup(r->pool, after);
+            break;
+        }
+        line = fl_json_dump(p, fl_decision_row_json(p, row), 1);
+        apr_brigade_write(bb, NULL, NULL, line, strlen(line));
+        apr_brigade_write(bb, NULL, NULL, "\n", 1);
+        apr_cpystrn(after, row[0], FL_UUID_LEN + 1);
+        ctx->rows++;
+    }
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(r->connection->bucket_alloc));
+    if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS || r->connection->aborted) {
+        return 0;                                   /* the client went away */
+    }
+    apr_brigade_cleanup(bb);
+    return !ctx->truncated && rows->nelts == FLOOPY_EXPORT_BATCH;
+}
+
+int floopy_handle_export(request_rec *r, const floopy_principal_t *who)
+{
+    floopy_srv_t *c = floopy_srv(r->server);
+    export_ctx_t *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    slot_ref_t *ref = apr_pcalloc(r->pool, sizeof(*ref));
+    char after[FL_UUID_LEN + 1];
+    const char *args[4], *from = NULL, *to = NULL;
+    apr_bucket_brigade *bb;
+    apr_pool_t *p;
+    ap_dbd_t *db;
+    fl_error_t *e;
+    int slot;
+
+    if (r->method_number != M_GET) {
+        return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL, "use GET");
+    }
+    if ((e = export_params(r, &from, &to, after))) return floopy_send_error(r, e);
+    if ((slot = slot_take(c->export_slots, who->org_id)) < 0) {
+        apr_table_setn(r->err_headers_out, "Retry-After", "5");
+        return floopy_fail(r, 429, "rate_limit_error", "export_in_progress", NULL,
+                           "an export of this organisation is already running; one at a time");
+    }
+    ref->slot = &c->export_slots[slot];
+    apr_pool_cleanup_register(r->pool, ref, slot_release, apr_pool_cleanup_null);
+    if (!(db = floopy_db_acquire(r)) || fl_digest_create(&ctx->digest, r->pool)) {
+        return floopy_fail(r, 503, "service_unavailable", "database_unavailable", NULL,
+                           "the decision store cannot be reached; try again shortly");
+    }
+    ap_add_output_filter(FILTER, ctx, r, r->connection);
+    r->status = 200;
+    ap_set_content_type(r, "application/x-ndjson");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_pool_create(&p, r->pool);
+    args[0] = who->org_id; args[1] = after; args[2] = from; args[3] = to;
+    /* a batch's rows live in p, cleared between batches: memory stays flat at any size */
+    while (export_batch(r, p, db, ctx, args, after, bb, c->export_max_rows)) {
+        apr_pool_clear(p);
+    }
+    return OK;
+}
