@@ -4,7 +4,8 @@
 #include <string.h>
 #include <apr_strings.h>
 
-#include "fl_adapter.h"
+#include "fl_adapter_openai.h"
+#include "fl_json.h"
 #include "fl_sse.h"
 
 #define MAX_SSE_EVENT (8 * 1024 * 1024)
@@ -32,8 +33,8 @@ static fl_error_t *openai_prepare(const fl_call_t *call, fl_upstream_t *up)
     return NULL;
 }
 
-static fl_error_t *openai_response(const fl_call_t *call, const char *body, apr_size_t len,
-                                   const char **out, apr_size_t *outlen, fl_usage_t *usage)
+fl_error_t *fl_adapter_openai_response(const fl_call_t *call, const char *body, apr_size_t len,
+                                       const char **out, apr_size_t *outlen, fl_usage_t *usage)
 {
     fl_error_t *e = fl_openai_parse_response(call->pool, body, len, usage);
     *out = body;
@@ -46,9 +47,27 @@ struct fl_stream_t {
     apr_pool_t *chunk_pool;      /* cleared for every event: memory stays flat on long streams */
     fl_usage_t *usage;
     int strip_usage;
+    int drop_filter_chunks;
     fl_emit_cb *emit;
     void *baton;
 };
+
+/* Azure's prompt_filter_results chunk: "choices": [] and no usage. Only chunks that name
+ * prompt_filter_results are parsed for it, so ordinary chunks cost nothing more. */
+static int is_filter_chunk(const char *data, apr_size_t len)
+{
+    json_t *root, *choices;
+    int drop;
+    if (!memmem(data, len, "prompt_filter_results", 21)) return 0;
+    root = json_loadb(data, len, 0, NULL);
+    choices = json_object_get(root, "choices");
+    drop = json_is_object(root) && !json_object_get(root, "error")
+           && !json_is_object(json_object_get(root, "usage"))
+           && (!choices || json_is_null(choices)
+               || (json_is_array(choices) && json_array_size(choices) == 0));
+    json_decref(root);
+    return drop;
+}
 
 static apr_status_t openai_event(void *baton, const char *event, const char *data,
                                  apr_size_t len)
@@ -58,32 +77,41 @@ static apr_status_t openai_event(void *baton, const char *event, const char *dat
     apr_size_t outlen;
     fl_chunk_kind_e kind;
     apr_pool_clear(s->chunk_pool);
+    if (s->drop_filter_chunks && is_filter_chunk(data, len)) return APR_SUCCESS;
     kind = fl_openai_stream_chunk(s->chunk_pool, data, len, s->strip_usage, s->usage, &out,
                                   &outlen);
     return kind == FL_CHUNK_DROP ? APR_SUCCESS : s->emit(s->baton, kind, out, outlen);
 }
 
-static apr_status_t openai_stream_open(const fl_call_t *call, fl_usage_t *usage,
-                                       fl_emit_cb *emit, void *baton, fl_stream_t **ps)
+apr_status_t fl_adapter_openai_stream_open(const fl_call_t *call, fl_usage_t *usage,
+                                           fl_emit_cb *emit, void *baton,
+                                           int drop_filter_chunks, fl_stream_t **ps)
 {
     fl_stream_t *s = apr_pcalloc(call->pool, sizeof(*s));
     apr_status_t rv = apr_pool_create(&s->chunk_pool, call->pool);
     if (rv != APR_SUCCESS) return rv;
     s->usage = usage;
     s->strip_usage = !call->cr->include_usage;
+    s->drop_filter_chunks = drop_filter_chunks;
     s->emit = emit;
     s->baton = baton;
     *ps = s;
     return fl_sse_create(&s->sse, call->pool, MAX_SSE_EVENT, openai_event, s);
 }
 
-static apr_status_t openai_stream_feed(fl_stream_t *s, const char *buf, apr_size_t len)
+static apr_status_t openai_stream_open(const fl_call_t *call, fl_usage_t *usage,
+                                       fl_emit_cb *emit, void *baton, fl_stream_t **ps)
+{
+    return fl_adapter_openai_stream_open(call, usage, emit, baton, 0, ps);
+}
+
+apr_status_t fl_adapter_openai_stream_feed(fl_stream_t *s, const char *buf, apr_size_t len)
 {
     return fl_sse_feed(s->sse, buf, len);
 }
 
-static fl_error_t *openai_error(const fl_call_t *call, int status, apr_table_t *headers,
-                                const char *body, apr_size_t len)
+fl_error_t *fl_adapter_openai_error(const fl_call_t *call, int status, apr_table_t *headers,
+                                    const char *body, apr_size_t len)
 {
     return fl_openai_map_upstream_error(call->pool, call->provider->name, status, headers, body,
                                         len);
@@ -91,6 +119,6 @@ static fl_error_t *openai_error(const fl_call_t *call, int status, apr_table_t *
 
 const fl_adapter_t fl_adapter_openai = {
     "openai", 1, NULL,
-    openai_check, openai_configure, NULL, openai_prepare, openai_response,
-    openai_stream_open, openai_stream_feed, openai_error
+    openai_check, openai_configure, NULL, openai_prepare, fl_adapter_openai_response,
+    openai_stream_open, fl_adapter_openai_stream_feed, fl_adapter_openai_error
 };
