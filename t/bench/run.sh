@@ -7,7 +7,8 @@
 # Environment:
 #   BENCH_SECONDS   seconds per wrk run (default 10)
 #   BENCH_WARMUP    seconds of unrecorded warm-up per target (default 2)
-#   BENCH_TARGETS   which targets, in order (default "direct floopy portkey")
+#   BENCH_TARGETS   which targets, in order (default "direct floopy floopy-anthropic portkey";
+#                   floopy-anthropic is mod_floopy translating to an Anthropic-format upstream)
 #   BENCH_CONF      httpd configuration for the floopy target (default t/bench/bench.conf)
 #   BENCH_VAR       runtime dir (FLOOPY_VAR) of the benchmark's own MariaDB and httpd
 #                   (default $ROOT/var/bench; an outer FLOOPY_VAR is deliberately not used)
@@ -23,7 +24,7 @@ BENCH=$ROOT/t/bench
 RESULTS=$BENCH/results
 DURATION=${BENCH_SECONDS:-10}
 WARMUP=${BENCH_WARMUP:-2}
-TARGETS=${BENCH_TARGETS:-"direct floopy portkey"}
+TARGETS=${BENCH_TARGETS:-"direct floopy floopy-anthropic portkey"}
 export FLOOPY_ROOT=$ROOT
 export FLOOPY_VAR=${BENCH_VAR:-$ROOT/var/bench}
 CONF=${BENCH_CONF:-$BENCH/bench.conf}
@@ -132,7 +133,9 @@ smoke() {
     code=$(curl -s -o "$TMP/smoke.json" -w '%{http_code}' --max-time 10 "$@")
     body=$(head -c 600 "$TMP/smoke.json")
     [[ $code == 200 ]] || die "$target: smoke request got HTTP $code: $body"
-    grep -q '"chatcmpl-BenchUpstream' "$TMP/smoke.json" ||
+    # the upstream's OpenAI answer carries its own id; the Anthropic one is translated, so its
+    # text (which only the bench upstream sends) is the proof there
+    grep -q '"chatcmpl-BenchUpstream\|"content":"Hello! How can I help you today?"' "$TMP/smoke.json" ||
         die "$target: the answer did not come from the bench upstream: $body"
 }
 
@@ -188,6 +191,15 @@ for target in $TARGETS; do
             -d '{"model":"auto","messages":[{"role":"user","content":"hello"}]}'
         bench floopy "$FLOOPY/v1/chat/completions"
         ;;
+    floopy-anthropic)
+        # needs the floopy target first (same httpd, same key): Anthropic-format upstream
+        [[ -n ${CLIENT_KEY:-} ]] || die "floopy-anthropic runs after the floopy target"
+        export BENCH_MODEL=benchclaude/claude-bench BENCH_KEY=$CLIENT_KEY BENCH_HEADERS=
+        smoke floopy-anthropic "$FLOOPY/v1/chat/completions" -H 'content-type: application/json' \
+            -H "Authorization: Bearer $CLIENT_KEY" \
+            -d '{"model":"benchclaude/claude-bench","messages":[{"role":"user","content":"hello"}]}'
+        bench floopy-anthropic "$FLOOPY/v1/chat/completions"
+        ;;
     portkey)
         PK=$BENCH/node_modules/@portkey-ai/gateway/build/start-server.js
         if [[ ! -f $PK ]]; then
@@ -215,7 +227,7 @@ for target in $TARGETS; do
         wait "$PORTKEY_PID" 2>/dev/null || true
         PORTKEY_PID=
         ;;
-    *) die "unknown target $target (expected direct, floopy, portkey)" ;;
+    *) die "unknown target $target (expected direct, floopy, floopy-anthropic, portkey)" ;;
     esac
 done
 
@@ -223,10 +235,10 @@ done
 {
     echo "# mod_floopy benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ), ${DURATION}s per run, $(nproc) CPUs, $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
     echo "# POST /v1/chat/completions, small body; upstream = t/bench/upstream.c (static answer)"
-    printf '%-8s %5s %10s %10s %10s  %s\n' target conns 'req/s' 'p50_us' 'p99_us' note
+    printf '%-16s %5s %10s %10s %10s  %s\n' target conns 'req/s' 'p50_us' 'p99_us' note
     for target in $TARGETS; do
         for c in 1 32; do
-            printf '%-8s %5s %10s %10s %10s  %s\n' "$target" "$c" "${RPS[$target,$c]}" \
+            printf '%-16s %5s %10s %10s %10s  %s\n' "$target" "$c" "${RPS[$target,$c]}" \
                 "${P50[$target,$c]}" "${P99[$target,$c]}" "${NOTE[$target,$c]}"
         done
     done

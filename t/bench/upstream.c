@@ -36,8 +36,16 @@ static const char BODY[] =
     "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}},"
     "\"service_tier\":\"default\",\"system_fingerprint\":\"fp_bench00000\"}";
 
-static char response[2048];
-static size_t response_len;
+/* The same answer in Anthropic's Messages format, for requests to /v1/messages. */
+static const char ANTHROPIC_BODY[] =
+    "{\"id\":\"msg_bench00000000000000000001\",\"type\":\"message\",\"role\":\"assistant\","
+    "\"model\":\"claude-bench\",\"content\":[{\"type\":\"text\",\"text\":"
+    "\"Hello! How can I help you today?\"}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,"
+    "\"usage\":{\"input_tokens\":9,\"output_tokens\":9,\"cache_creation_input_tokens\":0,"
+    "\"cache_read_input_tokens\":0}}";
+
+static char response[2048], anthropic_response[2048];
+static size_t response_len, anthropic_response_len;
 
 struct conn {
     int fd;
@@ -206,7 +214,10 @@ static int process(struct conn *c)
         else if (http10 && !(conn_hdr && value_has_token(conn_hdr, "keep-alive")))
             c->close_after = 1;
 
-        if (buf_append(&c->out, &c->out_len, &c->out_cap, response, response_len) < 0)
+        int anthropic = memmem(start, hlen, " /v1/messages ", 14) != NULL;
+        if (buf_append(&c->out, &c->out_len, &c->out_cap,
+                       anthropic ? anthropic_response : response,
+                       anthropic ? anthropic_response_len : response_len) < 0)
             return -1;
         answered++;
         pos += hlen + blen;
@@ -359,6 +370,18 @@ int main(int argc, char **argv)
         return 1;
     }
     response_len = (size_t)n;
+    n = snprintf(anthropic_response, sizeof anthropic_response,
+                 "HTTP/1.1 200 OK\r\n"
+                 "Content-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n"
+                 "request-id: req_bench\r\n"
+                 "\r\n%s",
+                 sizeof ANTHROPIC_BODY - 1, ANTHROPIC_BODY);
+    if (n < 0 || (size_t)n >= sizeof anthropic_response) {
+        fprintf(stderr, "response buffer too small\n");
+        return 1;
+    }
+    anthropic_response_len = (size_t)n;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
