@@ -238,23 +238,89 @@ start_standin() {
   grep -q '"port"' "$FLOOPY_VAR/logs/standin.log" || die "the stand-in provider did not start (see $FLOOPY_VAR/logs/standin.log)"
 }
 
+# The providers the quick start can pick up from the environment, each read the way its own SDK
+# reads it: type | FloopyProvider name | key variable | base-URL variable | extra options (a value
+# written $VAR comes from the environment) | priced models (name:input:output:cached, USD per
+# million tokens, from the vendors' pricing pages), which join the `auto` route.
+PROVIDERS=(
+  "openai|openai|OPENAI_API_KEY|OPENAI_BASE_URL||gpt-4.1-nano:0.10:0.40:0.025 gpt-4o-mini:0.15:0.60:0.075 gpt-4.1-mini:0.40:1.60:0.10 gpt-4o:2.50:10.00:1.25"
+  "anthropic|anthropic|ANTHROPIC_API_KEY|ANTHROPIC_BASE_URL||claude-3-5-haiku-20241022:0.80:4.00:0.08 claude-sonnet-4-20250514:3.00:15.00:0.30"
+  "gemini|gemini|GEMINI_API_KEY|||gemini-2.0-flash:0.10:0.40:0.025 gemini-2.5-flash:0.30:2.50:0.075 gemini-2.5-pro:1.25:10.00:0.31"
+  "bedrock|bedrock|AWS_ACCESS_KEY_ID|AWS_ENDPOINT_URL_BEDROCK_RUNTIME|region=\$AWS_REGION|"
+  "azure|azure|AZURE_OPENAI_API_KEY|AZURE_OPENAI_ENDPOINT|api_version=\$OPENAI_API_VERSION|"
+  "cohere|cohere|CO_API_KEY|||"
+  "deepseek|deepseek|DEEPSEEK_API_KEY|||" "mistral|mistral|MISTRAL_API_KEY|||" "xai|xai|XAI_API_KEY|||"
+  "groq|groq|GROQ_API_KEY|||" "cerebras|cerebras|CEREBRAS_API_KEY|||" "sambanova|sambanova|SAMBANOVA_API_KEY|||"
+  "together|together|TOGETHER_API_KEY|||" "fireworks|fireworks|FIREWORKS_API_KEY|||"
+  "perplexity|perplexity|PERPLEXITY_API_KEY|||" "ai21|ai21|AI21_API_KEY|||"
+  "deepinfra|deepinfra|DEEPINFRA_TOKEN|||" "nebius|nebius|NEBIUS_API_KEY|||" "novita|novita|NOVITA_API_KEY|||"
+)
+
+# Writes $FLOOPY_VAR/demo-providers.conf: a provider for every key in the environment, or the
+# local stand-in when there is none. Prints the names of the providers it configured.
+write_demo_providers() {
+  local out=$FLOOPY_VAR/demo-providers.conf entry type name keyv basev extra models opt m
+  local mname pin pout pcache route="" found=""
+  : >"$out.tmp"
+  for entry in "${PROVIDERS[@]}"; do
+    IFS='|' read -r type name keyv basev extra models <<<"$entry"
+    [ -n "${!keyv:-}" ] || continue
+    if [ "$type" = bedrock ] && [ -z "${AWS_REGION:-}" ]; then say "AWS_REGION is not set: Bedrock left out"; continue; fi
+    if [ "$type" = azure ] && { [ -z "${AZURE_OPENAI_ENDPOINT:-}" ] || [ -z "${OPENAI_API_VERSION:-}" ]; }; then
+      say "Azure needs AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION: left out"; continue
+    fi
+    opt="type=$type"
+    [ "$type" = bedrock ] || opt="$opt key_env=$keyv"
+    [ -n "$basev" ] && opt="$opt base_url_env=$basev"
+    [ "$type" = openai ] && opt="$opt base_url=https://api.openai.com/v1"
+    [ -n "$extra" ] && opt="$opt $(eval echo "$extra")"
+    echo "FloopyProvider $name $opt" >>"$out.tmp"
+    for m in $models; do
+      IFS=':' read -r mname pin pout pcache <<<"$m"
+      echo "FloopyModel $name/$mname input=$pin output=$pout cached_input=$pcache" >>"$out.tmp"
+      route="$route $name/$mname"
+    done
+    found="$found $name"
+  done
+  if [ -z "$found" ]; then
+    {
+      echo "FloopyProvider local type=openai base_url=${FLOOPY_UPSTREAM} timeout=120000 idle_timeout=30000"
+      echo "FloopyModel local/stand-in-mini  input=0.15 output=0.60 cached_input=0.075"
+      echo "FloopyModel local/stand-in       input=2.50 output=10.00 cached_input=1.25"
+      echo "FloopyModel local/stand-in-large input=10.00 output=30.00"
+    } >>"$out.tmp"
+    route=" local/stand-in local/stand-in-mini local/stand-in-large"
+  fi
+  [ -n "$route" ] && echo "FloopyRoute auto$route" >>"$out.tmp"
+  mv "$out.tmp" "$out"
+  printf '%s' "$found"
+}
+
+provider_keys_set() {
+  local entry type name keyv rest
+  for entry in "${PROVIDERS[@]}"; do
+    IFS='|' read -r type name keyv rest <<<"$entry"
+    [ -n "${!keyv:-}" ] && return 0
+  done
+  return 1
+}
+
 cmd_run() {
+  local found
   cmd_deps
   cmd_build
   cmd_db_start
-  if [ -n "${OPENAI_API_KEY:-}" ]; then
-    export FLOOPY_DEMO_CONF=$ROOT/conf/demo-openai.conf
-    say "OPENAI_API_KEY is set: routing to ${OPENAI_BASE_URL:-OpenAI}"
+  provider_keys_set || start_standin
+  found=$(write_demo_providers)
+  if [ -n "$found" ]; then
+    say "providers from the environment:$found (pin any of their models as provider/model)"
   else
-    start_standin
-    export FLOOPY_DEMO_CONF=$ROOT/conf/demo.conf
     say "no provider key in the environment: routing to the local stand-in provider at $FLOOPY_UPSTREAM"
   fi
-  httpd_stop "$FLOOPY_DEMO_CONF"
-  httpd_ctl "$FLOOPY_DEMO_CONF" start
+  httpd_stop "$ROOT/conf/demo.conf"
+  httpd_ctl "$ROOT/conf/demo.conf" start
   httpd_wait_port "$FLOOPY_PORT"
   demo_keys
-  printf '%s\n' "$FLOOPY_DEMO_CONF" >"$FLOOPY_VAR/run/demo.conf.path"
   cat <<EOF
 
 mod_floopy is running on http://127.0.0.1:$FLOOPY_PORT (httpd, event MPM; logs in $FLOOPY_VAR/logs)
@@ -269,9 +335,7 @@ EOF
 }
 
 cmd_stop() {
-  local conf
-  conf=$(cat "$FLOOPY_VAR/run/demo.conf.path" 2>/dev/null || echo "$ROOT/conf/demo.conf")
-  FLOOPY_UPSTREAM=${FLOOPY_UPSTREAM:-http://127.0.0.1:1/v1} httpd_stop "$conf"
+  httpd_stop "$ROOT/conf/demo.conf"
   if [ -f "$FLOOPY_VAR/run/standin.pid" ]; then
     kill "$(cat "$FLOOPY_VAR/run/standin.pid")" 2>/dev/null || true
     rm -f "$FLOOPY_VAR/run/standin.pid"
