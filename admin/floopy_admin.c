@@ -61,19 +61,28 @@ static int send_list(request_rec *r, apr_array_header_t *rows,
     return floopy_send_json(r, 200, list);
 }
 
-/* Runs one statement and its audit event in one transaction. */
-static apr_status_t write_audited(admin_t *a, const char *label, int nargs, const char **args,
-                                  int *paffected, const char *org, const char *action,
-                                  const char *target, json_t *before, json_t *after)
+typedef struct stmt_t {
+    const char *label;
+    int nargs;
+    const char **args;
+} stmt_t;
+
+/* Runs the statements and their audit event in one transaction; each statement must change a
+ * row (APR_NOTFOUND otherwise), so a change that lost a race records no event. */
+static apr_status_t write_audited(admin_t *a, const stmt_t *st, int n, const char *org,
+                                  const char *action, const char *target, json_t *before,
+                                  json_t *after)
 {
     apr_pool_t *p = a->r->pool;
     apr_dbd_transaction_t *tx = NULL;
-    apr_status_t rv;
+    apr_status_t rv = APR_SUCCESS;
+    int i, affected = 0;
     if (apr_dbd_transaction_start(a->db->driver, p, a->db->handle, &tx)) return APR_EGENERAL;
-    rv = floopy_db_exec(p, a->db, label, nargs, args, paffected);
-    if (rv == APR_SUCCESS && (!paffected || *paffected > 0)) {
-        rv = floopy_audit(p, a->db, org, ACTOR, action, target, before, after);
+    for (i = 0; i < n && rv == APR_SUCCESS; i++) {
+        rv = floopy_db_exec(p, a->db, st[i].label, st[i].nargs, st[i].args, &affected);
+        if (rv == APR_SUCCESS && affected < 1) rv = APR_NOTFOUND;
     }
+    if (rv == APR_SUCCESS) rv = floopy_audit(p, a->db, org, ACTOR, action, target, before, after);
     if (rv != APR_SUCCESS) {
         apr_dbd_transaction_mode_set(a->db->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
     }
@@ -131,9 +140,12 @@ static int org_create(admin_t *a)
     if (e) return floopy_send_error(r, e);
     fl_uuid7(id, now);
     args[0] = id; args[1] = name; args[2] = plan; args[3] = "0"; args[4] = fl_time_sql(r->pool, now);
-    if (write_audited(a, FLOOPY_SQL_ORG_INS, 5, args, NULL, id, "organization.create", id, NULL,
-                      fl_json_pool_own(r->pool, org_json(r->pool, args)))) {
-        return db_failed(r);
+    {
+        stmt_t st = { FLOOPY_SQL_ORG_INS, 5, args };
+        if (write_audited(a, &st, 1, id, "organization.create", id, NULL,
+                          fl_json_pool_own(r->pool, org_json(r->pool, args)))) {
+            return db_failed(r);
+        }
     }
     return floopy_send_json(r, 201, org_json(r->pool, args));
 }
@@ -180,10 +192,13 @@ static int key_create(admin_t *a, const char *org_id)
         const char *row[7] = { id, org_id, name, role, args[4], args[6], NULL };
         out = key_json(r->pool, row);
     }
-    if (write_audited(a, FLOOPY_SQL_KEY_INS, 7, args, NULL, org_id, "api_key.create", id, NULL,
-                      fl_json_pool_own(r->pool, json_deep_copy(out)))) {
-        json_decref(out);
-        return db_failed(r);
+    {
+        stmt_t st = { FLOOPY_SQL_KEY_INS, 7, args };
+        if (write_audited(a, &st, 1, org_id, "api_key.create", id, NULL,
+                          fl_json_pool_own(r->pool, json_deep_copy(out)))) {
+            json_decref(out);
+            return db_failed(r);
+        }
     }
     json_object_set_new(out, "key", json_string(secret)); /* shown this once, never stored */
     return floopy_send_json(r, 201, out);
@@ -194,7 +209,7 @@ static int key_revoke(admin_t *a, const char *key_id)
     request_rec *r = a->r;
     apr_array_header_t *rows;
     const char *args[2], **row;
-    int n = 0;
+    apr_status_t rv;
 
     args[0] = key_id;
     if (!fl_uuid_valid(key_id)
@@ -204,12 +219,12 @@ static int key_revoke(admin_t *a, const char *key_id)
     }
     row = APR_ARRAY_IDX(rows, 0, const char **);
     if (!row[6]) {
+        stmt_t st = { FLOOPY_SQL_KEY_REVOKE, 2, args };
         args[0] = fl_time_sql(r->pool, apr_time_now());
         args[1] = key_id;
-        if (write_audited(a, FLOOPY_SQL_KEY_REVOKE, 2, args, &n, row[1], "api_key.revoke",
-                          key_id, fl_json_pool_own(r->pool, key_json(r->pool, row)), NULL)) {
-            return db_failed(r);
-        }
+        rv = write_audited(a, &st, 1, row[1], "api_key.revoke", key_id,
+                           fl_json_pool_own(r->pool, key_json(r->pool, row)), NULL);
+        if (rv != APR_SUCCESS && rv != APR_NOTFOUND) return db_failed(r); /* NOTFOUND: raced */
     }
     args[0] = key_id;
     if (floopy_db_select(r->pool, a->db, FLOOPY_SQL_KEY_GET, 1, args, &rows, NULL)
@@ -217,6 +232,88 @@ static int key_revoke(admin_t *a, const char *key_id)
         return db_failed(r);
     }
     return floopy_send_json(r, 200, key_json(r->pool, APR_ARRAY_IDX(rows, 0, const char **)));
+}
+
+/* PATCH /organizations/{id} {"plan"?, "pooling_opt_out"?}: the keys of the organisation see a
+ * new plan within FloopyKeyCacheTTL. */
+static int org_update(admin_t *a, const char *org_id)
+{
+    static const char *const plans[] = { "free", "pro", "enterprise", NULL };
+    request_rec *r = a->r;
+    const char **row = org_row(a, org_id), *args[3], *after_row[5];
+    json_t *body, *opt;
+    fl_error_t *e = NULL;
+    stmt_t st = { FLOOPY_SQL_ORG_UPDATE, 3, args };
+    apr_status_t rv;
+
+    if (!row) return no_such(r, "organization");
+    if ((e = floopy_read_json(r, &body))) return floopy_send_error(r, e);
+    args[0] = json_is_string(json_object_get(body, "plan")) || (json_object_get(body, "plan")
+               && !json_is_null(json_object_get(body, "plan")))
+              ? enum_field(body, "plan", plans, r, &e) : row[2];
+    if (e) return floopy_send_error(r, e);
+    opt = json_object_get(body, "pooling_opt_out");
+    if (opt && !json_is_boolean(opt)) {
+        return floopy_fail(r, 400, "invalid_request_error", "invalid_type", "pooling_opt_out",
+                           "'pooling_opt_out' must be a boolean");
+    }
+    args[1] = opt ? (json_is_true(opt) ? "1" : "0") : row[3];
+    args[2] = org_id;
+    if (!strcmp(args[0], row[2]) && !strcmp(args[1], row[3])) {
+        return floopy_send_json(r, 200, org_json(r->pool, row));   /* nothing changes */
+    }
+    memcpy(after_row, row, sizeof(after_row));
+    after_row[2] = args[0];
+    after_row[3] = args[1];
+    rv = write_audited(a, &st, 1, org_id, "organization.update", org_id,
+                       fl_json_pool_own(r->pool, org_json(r->pool, row)),
+                       fl_json_pool_own(r->pool, org_json(r->pool, after_row)));
+    if (rv != APR_SUCCESS) return db_failed(r);
+    return floopy_send_json(r, 200, org_json(r->pool, after_row));
+}
+
+/* POST /keys/{id}/rotate: a new secret under a new key id with the same organisation, role and
+ * name; the old key is revoked in the same transaction. The new secret is shown this once. */
+static int key_rotate(admin_t *a, const char *key_id)
+{
+    request_rec *r = a->r;
+    apr_array_header_t *rows;
+    const char *get[1] = { key_id }, **old, *secret, *ins[7], *rev[2];
+    char id[FL_UUID_LEN + 1], hash[FL_SHA256_HEX_LEN + 1];
+    apr_time_t now = apr_time_now();
+    stmt_t st[2] = { { FLOOPY_SQL_KEY_REVOKE, 2, rev }, { FLOOPY_SQL_KEY_INS, 7, ins } };
+    json_t *out;
+
+    if (!fl_uuid_valid(key_id)
+        || floopy_db_select(r->pool, a->db, FLOOPY_SQL_KEY_GET, 1, get, &rows, NULL)
+        || rows->nelts == 0) {
+        return no_such(r, "API key");
+    }
+    old = APR_ARRAY_IDX(rows, 0, const char **);
+    if (old[6]) {
+        return floopy_fail(r, 409, "invalid_request_error", "key_revoked", "id",
+                           "a revoked key cannot be rotated; create a new one");
+    }
+    if (fl_key_generate(r->pool, &secret) != APR_SUCCESS) return db_failed(r);
+    fl_uuid7(id, now);
+    fl_sha256_hex(secret, strlen(secret), hash);
+    rev[0] = fl_time_sql(r->pool, now); rev[1] = key_id;
+    ins[0] = id; ins[1] = old[1]; ins[2] = old[2]; ins[3] = hash;
+    ins[4] = apr_pstrndup(r->pool, secret, 7); ins[5] = old[3]; ins[6] = rev[0];
+    {
+        const char *row[7] = { id, old[1], old[2], old[3], ins[4], ins[6], NULL };
+        out = key_json(r->pool, row);
+    }
+    if (write_audited(a, st, 2, old[1], "api_key.rotate", key_id,
+                      fl_json_pool_own(r->pool, key_json(r->pool, old)),
+                      fl_json_pool_own(r->pool, json_deep_copy(out)))) {
+        json_decref(out);
+        return floopy_fail(r, 409, "invalid_request_error", "key_revoked", "id",
+                           "the key was revoked meanwhile; nothing was changed");
+    }
+    json_object_set_new(out, "key", json_string(secret));
+    json_object_set_new(out, "rotated_from", json_string(key_id));
+    return floopy_send_json(r, 201, out);
 }
 
 static int list_rows(admin_t *a, const char *label, int nargs, const char **args,
@@ -235,7 +332,7 @@ static int method_not_allowed(request_rec *r)
                        "that method is not allowed here");
 }
 
-/* /organizations, /organizations/{id}/keys, /keys/{id}/revoke */
+/* /organizations[/{id}[/keys]], /keys/{id}/revoke, /keys/{id}/rotate */
 static int admin_dispatch(admin_t *a, const char *path)
 {
     request_rec *r = a->r;
@@ -256,6 +353,7 @@ static int admin_dispatch(admin_t *a, const char *path)
         }
         if (!slash) {
             const char **row;
+            if (r->method_number == M_PATCH) return org_update(a, org);
             if (!get) return method_not_allowed(r);
             if (!(row = org_row(a, org))) return no_such(r, "organization");
             return floopy_send_json(r, 200, org_json(r->pool, row));
@@ -266,6 +364,10 @@ static int admin_dispatch(admin_t *a, const char *path)
         if (slash && !strcmp(slash, "/revoke")) {
             if (!post) return method_not_allowed(r);
             return key_revoke(a, apr_pstrmemdup(r->pool, rest, (apr_size_t)(slash - rest)));
+        }
+        if (slash && !strcmp(slash, "/rotate")) {
+            if (!post) return method_not_allowed(r);
+            return key_rotate(a, apr_pstrmemdup(r->pool, rest, (apr_size_t)(slash - rest)));
         }
     }
     return floopy_fail(r, 404, "invalid_request_error", "unknown_url", NULL,

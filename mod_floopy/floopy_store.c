@@ -122,6 +122,8 @@ void floopy_store_prepare(server_rec *s, apr_pool_t *p)
                "WHERE id = %s", FLOOPY_SQL_KEY_GET);
     prepare(s, "UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
             FLOOPY_SQL_KEY_REVOKE);
+    prepare(s, "UPDATE organizations SET plan = %s, pooling_opt_out = %s WHERE id = %s",
+            FLOOPY_SQL_ORG_UPDATE);
     prepare(s, "SELECT provider_type, model, input_per_mtok, output_per_mtok, "
                "cached_input_per_mtok FROM model_prices", FLOOPY_SQL_PRICES);
 }

@@ -14,6 +14,7 @@
 #define FLOOPY_SQL_KEY_GET      "floopy_key_get"
 #define FLOOPY_SQL_KEY_REVOKE   "floopy_key_revoke"
 #define FLOOPY_SQL_PRICES       "floopy_prices"
+#define FLOOPY_SQL_ORG_UPDATE   "floopy_org_update"
 #define FLOOPY_SQL_DECISION_LIST "floopy_decision_list_"   /* + page size */
 #define FLOOPY_SQL_AUDIT_LIST   "floopy_audit_list_"       /* + page size */
 #define FLOOPY_SQL_DECISION_EXPORT "floopy_decision_export"
