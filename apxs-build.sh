@@ -54,7 +54,7 @@ cmd_build() {
   "$apxs" -c -o mod_floopy.la \
     -Wc,-Wall -Wc,-Wextra -Wc,-Werror -Wc,-Wno-unused-parameter -Wc,-O2 -Wc,-std=gnu11 \
     -I"$ROOT/mod_floopy" -I"$ROOT/mod_floopy/core" -I"$ROOT/admin" \
-    $(SOURCES) -ljansson -lcurl -lcrypto >"$ROOT/mod_floopy/build.log" 2>&1 \
+    $(SOURCES) -ljansson -lcurl -lcrypto -lm >"$ROOT/mod_floopy/build.log" 2>&1 \
     || { cat "$ROOT/mod_floopy/build.log" >&2; die "build failed"; }
   cd "$ROOT"
   [ -f "$ROOT/mod_floopy/.libs/mod_floopy.so" ] || die "build produced no mod_floopy.so"
@@ -68,7 +68,7 @@ cmd_unit() {
     $(apr-1-config --cflags --cppflags --includes) $(apu-1-config --includes) \
     -I"$ROOT/mod_floopy/core" -I"$ROOT/t/unit" \
     "$ROOT"/t/unit/*.c "$ROOT"/mod_floopy/core/*.c -o "$out" \
-    $(apr-1-config --link-ld --libs) $(apu-1-config --link-ld --libs) -ljansson -lcurl -lcrypto
+    $(apr-1-config --link-ld --libs) $(apu-1-config --link-ld --libs) -ljansson -lcurl -lcrypto -lm
   "$out"
 }
 
