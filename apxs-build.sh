@@ -50,6 +50,9 @@ cmd_build() {
   local apxs
   apxs=$(command -v apxs || command -v apxs2) || die "apxs not found (apt-get install apache2-dev)"
   cd "$ROOT/mod_floopy"
+  # one build at a time per tree: libtool's intermediate files are shared
+  exec 9>"$ROOT/mod_floopy/.build.lock"
+  flock 9
   # shellcheck disable=SC2046
   "$apxs" -c -o mod_floopy.la \
     -Wc,-Wall -Wc,-Wextra -Wc,-Werror -Wc,-Wno-unused-parameter -Wc,-O2 -Wc,-std=gnu11 \

@@ -296,7 +296,7 @@ static attempt_e attempt(chat_t *ch, const fl_model_t *m, fl_error_t **perr)
     }
     if (*perr) {
         fl_decision_add_attempt(ch->d, m, 0, 0, (*perr)->message);
-        return ATT_FINAL;
+        return (*perr)->status >= 500 ? ATT_RETRYABLE : ATT_FINAL;
     }
     memset(&req, 0, sizeof(req));
     req.url = up->url;
@@ -314,6 +314,10 @@ static attempt_e attempt(chat_t *ch, const fl_model_t *m, fl_error_t **perr)
     req.baton = ch;
 
     rv = fl_http_perform(ch->conf->proc->http, ch->r->pool, &req, &resp);
+    if (ch->streaming && rv == APR_SUCCESS && !ch->done && !ch->error_event
+        && pv->adapter->stream_close) {
+        rv = pv->adapter->stream_close(ch->stream);
+    }
     ch->d->latency_upstream_ms = resp.total_ms;
     fl_decision_add_attempt(ch->d, m, resp.status, resp.total_ms,
                             rv == APR_SUCCESS ? NULL : resp.error);

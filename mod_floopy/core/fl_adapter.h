@@ -58,7 +58,9 @@ typedef struct fl_adapter_t {
     const char *(*configure)(fl_provider_t *pv, apr_pool_t *p);
     /* Per-process state for a provider (a token cache, say), made in each child; may be NULL. */
     apr_status_t (*child_init)(const fl_provider_t *pv, apr_pool_t *pchild, void **pstate);
-    /* The request to send; an error (400 for what the provider cannot take) otherwise. */
+    /* The request to send; an error (400 for what the provider cannot take) otherwise. An error
+     * of status 5xx (a credential exchange that failed, say) lets the glue try the next
+     * candidate; any other is the client's answer. */
     fl_error_t *(*prepare)(const fl_call_t *call, fl_upstream_t *up);
     /* A 200 answer to a non-streamed request, as an OpenAI chat.completion; takes usage. */
     fl_error_t *(*response)(const fl_call_t *call, const char *body, apr_size_t len,
@@ -71,6 +73,11 @@ typedef struct fl_adapter_t {
     /* An answer with status >= 400, as the client's error (status, OpenAI body, retry-after). */
     fl_error_t *(*error)(const fl_call_t *call, int status, apr_table_t *headers,
                          const char *body, apr_size_t len);
+    /* The streamed body ended cleanly (the transfer completed). A translator that still owes the
+     * end of the stream emits it now if the stream was complete enough (Bedrock: messageStop
+     * without the metadata frame); otherwise it emits nothing and the glue reports a cut stream.
+     * May be NULL. */
+    apr_status_t (*stream_close)(fl_stream_t *s);
 } fl_adapter_t;
 
 /* The adapter for a FloopyProvider type=, or NULL. */

@@ -654,5 +654,6 @@ static fl_error_t *anthropic_error(const fl_call_t *call, int status, apr_table_
 const fl_adapter_t fl_adapter_anthropic = {
     "anthropic", 1, anthropic_options,
     anthropic_check, anthropic_configure, NULL, anthropic_prepare, anthropic_response,
-    anthropic_stream_open, anthropic_stream_feed, anthropic_error
+    anthropic_stream_open, anthropic_stream_feed, anthropic_error,
+    NULL
 };

@@ -128,5 +128,6 @@ static fl_error_t *azure_error(const fl_call_t *call, int status, apr_table_t *h
 const fl_adapter_t fl_adapter_azure = {
     "azure", 1, azure_options,
     azure_check, azure_configure, NULL, azure_prepare, fl_adapter_openai_response,
-    azure_stream_open, fl_adapter_openai_stream_feed, azure_error
+    azure_stream_open, fl_adapter_openai_stream_feed, azure_error,
+    NULL
 };

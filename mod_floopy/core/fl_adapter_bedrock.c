@@ -586,6 +586,7 @@ struct fl_stream_t {
     const char *provider;
     int tools;                   /* tool calls started; the open one has index tools - 1 */
     int ended;                   /* [DONE] or an error went out: whatever follows is ignored */
+    int stopped;                 /* messageStop came: the answer is complete */
 };
 
 static apr_status_t send_chunk(fl_stream_t *s, json_t *delta, const char *finish)
@@ -652,6 +653,7 @@ static apr_status_t stream_event(fl_stream_t *s, const char *type, const json_t 
     if (!strcmp(type, "contentBlockStart")) return block_start(s, ev);
     if (!strcmp(type, "contentBlockDelta")) return block_delta(s, ev);
     if (!strcmp(type, "messageStop")) {
+        s->stopped = 1;
         return send_chunk(s, NULL, finish_reason(fl_json_str(ev, "stopReason", NULL)));
     }
     if (!strcmp(type, "metadata")) {
@@ -714,6 +716,15 @@ static apr_status_t bedrock_stream_feed(fl_stream_t *s, const char *buf, apr_siz
     return send_error(s, "upstream_error", "upstream_stream_error",
                       apr_psprintf(s->ev_pool, "provider %s sent a corrupt event stream (%s)",
                                    s->provider, fl_es_error(s->es)));
+}
+
+/* A body that ends after messageStop without its metadata frame still completed the answer:
+ * the stream ends with [DONE] (and the usage chunk, if asked, with what was reported). */
+static apr_status_t bedrock_stream_close(fl_stream_t *s)
+{
+    if (s->ended || !s->stopped) return APR_SUCCESS;
+    apr_pool_clear(s->ev_pool);
+    return send_end(s);
 }
 
 /* --- errors -------------------------------------------------------------------------------- */
@@ -801,5 +812,6 @@ static fl_error_t *bedrock_error(const fl_call_t *call, int status, apr_table_t 
 const fl_adapter_t fl_adapter_bedrock = {
     "bedrock", 1, bedrock_options,
     bedrock_check, bedrock_configure, NULL, bedrock_prepare, bedrock_response,
-    bedrock_stream_open, bedrock_stream_feed, bedrock_error
+    bedrock_stream_open, bedrock_stream_feed, bedrock_error,
+    bedrock_stream_close
 };

@@ -546,5 +546,6 @@ static fl_error_t *cohere_error(const fl_call_t *call, int status, apr_table_t *
 const fl_adapter_t fl_adapter_cohere = {
     "cohere", 1, NULL,
     NULL, cohere_configure, NULL, cohere_prepare, cohere_response,
-    cohere_stream_open, cohere_stream_feed, cohere_error
+    cohere_stream_open, cohere_stream_feed, cohere_error,
+    NULL
 };

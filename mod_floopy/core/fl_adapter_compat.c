@@ -466,7 +466,7 @@ static fl_error_t *compat_error(const fl_call_t *call, int status, apr_table_t *
 
 #define PROFILE(type, vision, base, fix)                                                    \
     { { type, vision, NULL, NULL, compat_configure, NULL, compat_prepare, compat_response,   \
-        compat_stream_open, compat_stream_feed, compat_error }, base, fix }
+        compat_stream_open, compat_stream_feed, compat_error, NULL }, base, fix }
 
 /* Base URLs as each provider's OpenAI-compatibility page gives them. vision = 0 only where
  * image input is documented as absent: DeepSeek's chat API takes text only, AI21's message

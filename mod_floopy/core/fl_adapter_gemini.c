@@ -757,11 +757,13 @@ static apr_status_t gem_stream_feed(fl_stream_t *s, const char *buf, apr_size_t 
 const fl_adapter_t fl_adapter_gemini = {
     "gemini", 1, NULL,
     NULL, gemini_configure, NULL, gemini_prepare, gem_response,
-    gem_stream_open, gem_stream_feed, gem_error
+    gem_stream_open, gem_stream_feed, gem_error,
+    NULL
 };
 
 const fl_adapter_t fl_adapter_vertex = {
     "vertex", 1, vertex_options,
     vertex_check, vertex_configure, vertex_child_init, vertex_prepare, gem_response,
-    gem_stream_open, gem_stream_feed, gem_error
+    gem_stream_open, gem_stream_feed, gem_error,
+    NULL
 };

@@ -120,5 +120,6 @@ fl_error_t *fl_adapter_openai_error(const fl_call_t *call, int status, apr_table
 const fl_adapter_t fl_adapter_openai = {
     "openai", 1, NULL,
     openai_check, openai_configure, NULL, openai_prepare, fl_adapter_openai_response,
-    openai_stream_open, fl_adapter_openai_stream_feed, fl_adapter_openai_error
+    openai_stream_open, fl_adapter_openai_stream_feed, fl_adapter_openai_error,
+    NULL
 };
