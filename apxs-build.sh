@@ -347,10 +347,23 @@ cmd_stop() {
   say "stopped"
 }
 
+# Each mock provider against the provider's official SDK: a mock is only as good as its fidelity.
+cmd_fidelity() {
+  local c failed=0
+  for c in "$ROOT"/t/mock/check-*.mjs; do
+    [ "$(basename "$c")" = check-lib.mjs ] && continue
+    printf '%s: ' "$(basename "$c" .mjs)"
+    node "$c" 2>&1 | tail -1
+    [ "${PIPESTATUS[0]}" = 0 ] || failed=1
+  done
+  return $failed
+}
+
 cmd_test() {
   cmd_deps
   cmd_build
   cmd_unit
+  cmd_fidelity
   node "$ROOT/t/e2e/run.mjs"
 }
 
@@ -365,8 +378,9 @@ main() {
     run) cmd_run ;;
     stop) cmd_stop ;;
     test) cmd_test ;;
+    fidelity) cmd_fidelity ;;
     bench) cmd_deps; exec bash "$ROOT/t/bench/run.sh" "$@" ;;
-    *) sed -n '2,4p' "$0"; say "commands: deps build unit db-start db-stop run stop test bench"; exit 2 ;;
+    *) sed -n '2,4p' "$0"; say "commands: deps build unit fidelity db-start db-stop run stop test bench"; exit 2 ;;
   esac
 }
 main "$@"

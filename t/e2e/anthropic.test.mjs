@@ -4,40 +4,27 @@
 // OpenAI-only parameters left behind), and what comes back is OpenAI's shape (answers, streams
 // with and without usage, tool calls, errors, decisions with usage and cost).
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { before, test } from 'node:test';
-import OpenAI from 'openai';
 import {
-  assertClose, chat, checkDecision, checkErrorObject, costOf, createOrg, expectOpenAIError,
-  getDecision, nonce, openaiClient, sse,
+  assertClose, chat, checkErrorObject, checkUsage, costOf, cutStream, decisionHelpers,
+  expectOpenAIError, mockReceived, nonce, oneToolCall, PNG, providerKey, providerOrg, quietStream,
+  readToolCalls, sse, usageStream,
 } from './lib.mjs';
 
 const PORT = process.env.FLOOPY_MOCK_ANTHROPIC_PORT;
 const MOCK = `http://127.0.0.1:${PORT}`;
-const KEY = fs.readFileSync(path.join(process.env.FLOOPY_ROOT, 't/conf/providers/anthropic.key'), 'utf8').trim();
+const KEY = providerKey('anthropic');
 const PRICES = {
   'claude/claude-haiku-4-5': { input: 1, output: 5, cached_input: 0.1 },
   'claude/claude-opus-4-5': { input: 5, output: 25, cached_input: 0.5 },
 };
-const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 let org; let key; let keyInfo; let client;
-
-before(async () => {
-  assert.ok(PORT, 'FLOOPY_MOCK_ANTHROPIC_PORT is not set; run with node t/e2e/run.mjs');
-  ({ org, clientKey: key, clientKeyInfo: keyInfo } = await createOrg('pro'));
-  client = openaiClient(key);
-});
-
-/** What the Anthropic mock received for a marker (requests sent straight to it left out). */
-async function received(marker) {
-  const list = await (await fetch(`${MOCK}/__mock/requests`)).json();
-  return list.filter((q) => q.headers['x-e2e-direct'] !== '1' && JSON.stringify(q.body ?? '').includes(marker));
-}
+before(async () => ({ org, key, keyInfo, client } = await providerOrg(PORT, 'FLOOPY_MOCK_ANTHROPIC_PORT')));
+const { decision, failing } = decisionHelpers(() => ({ org, key, keyInfo }), 'afail');
 
 async function forwarded(marker) {
-  const list = await received(marker);
+  const list = await mockReceived(MOCK, marker);
   assert.equal(list.length, 1, `the anthropic mock received ${list.length} requests containing ${marker}`);
   const q = list[0];
   assert.equal(q.method, 'POST');
@@ -65,20 +52,6 @@ async function mockUsage(body) {
 function openaiUsage(u) {
   const prompt = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
   return { prompt_tokens: prompt, completion_tokens: u.output_tokens, total_tokens: prompt + u.output_tokens, cached_tokens: u.cache_read_input_tokens };
-}
-
-function checkUsage(got, want, what) {
-  assert.equal(got.prompt_tokens, want.prompt_tokens, `${what} prompt_tokens`);
-  assert.equal(got.completion_tokens, want.completion_tokens, `${what} completion_tokens`);
-  assert.equal(got.total_tokens, want.total_tokens, `${what} total_tokens`);
-  const cached = got.cached_tokens ?? got.prompt_tokens_details?.cached_tokens;
-  assert.equal(cached, want.cached_tokens, `${what} cached_tokens`);
-}
-
-async function decision(headers, expect) {
-  const id = headers.get('x-floopy-decision-id');
-  assert.ok(id, 'no x-floopy-decision-id');
-  return checkDecision(await getDecision(key, id), { org, keyId: keyInfo.id, ...expect });
 }
 
 test('anthropic: plain answer, request translated, OpenAI-only parameters left behind, cost', async () => {
@@ -142,30 +115,12 @@ test('anthropic: cache reads and writes count as prompt tokens, reads as cached'
 test('anthropic: stream with include_usage: content, finish, exactly one usage chunk', async () => {
   const text = `stream to me ${nonce('asu')} one two three`;
   const body = { model: 'claude/claude-opus-4-5', messages: [{ role: 'user', content: text }], stream: true, stream_options: { include_usage: true } };
-  const { data: stream, response } = await client.chat.completions.create(body).withResponse();
-  assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
-  let content = '';
-  let finish = null;
-  const usages = [];
-  let chunks = 0;
-  for await (const c of stream) {
-    chunks++;
-    assert.equal(c.object, 'chat.completion.chunk');
-    for (const ch of c.choices) {
-      content += ch.delta?.content ?? '';
-      if (ch.finish_reason) finish = ch.finish_reason;
-    }
-    if (c.usage) usages.push(c.usage);
-  }
-  assert.ok(chunks >= 4, `only ${chunks} chunks`);
-  assert.equal(content, `Echo: ${text}`);
-  assert.equal(finish, 'stop');
-  assert.equal(usages.length, 1);
+  const { response, usage } = await usageStream(client, body, text);
   const q = await forwarded(text);
   assert.equal(q.body.stream, true);
   assert.ok(!('stream_options' in q.body));
   const want = openaiUsage(await mockUsage(q.body));
-  checkUsage({ ...usages[0], cached_tokens: usages[0].prompt_tokens_details.cached_tokens }, want, 'usage chunk');
+  checkUsage({ ...usage, cached_tokens: usage.prompt_tokens_details.cached_tokens }, want, 'usage chunk');
   const d = await decision(response.headers, { status: 'ok', http_status: 200, stream: true });
   checkUsage(d.usage, want, 'decision');
   assertClose(d.cost_usd, costOf(d.usage, PRICES['claude/claude-opus-4-5']), 'cost_usd of a stream');
@@ -174,20 +129,7 @@ test('anthropic: stream with include_usage: content, finish, exactly one usage c
 test('anthropic: stream without include_usage: no usage chunk, [DONE], the decision has usage', async () => {
   const text = `quiet stream ${nonce('asnu')}`;
   const r = await sse(key, { model: 'claude/claude-haiku-4-5', messages: [{ role: 'user', content: text }], stream: true });
-  assert.equal(r.status, 200, r.text);
-  assert.equal(r.transportError, null);
-  assert.equal(r.done, true, 'no data: [DONE]');
-  let content = '';
-  let roles = 0;
-  for (const e of r.events.map((x) => JSON.parse(x))) {
-    assert.ok(!e.error, `error event ${JSON.stringify(e)}`);
-    assert.ok(e.usage === undefined || e.usage === null, 'a usage chunk reached the client');
-    assert.equal(e.choices.length, 1);
-    if (e.choices[0].delta.role) roles++;
-    content += e.choices[0].delta.content ?? '';
-  }
-  assert.equal(roles, 1, 'role: assistant once, in the first chunk');
-  assert.equal(content, `Echo: ${text}`);
+  quietStream(r, text);
   const q = await forwarded(text);
   const d = await decision(r.headers, { status: 'ok', stream: true });
   checkUsage(d.usage, openaiUsage(await mockUsage(q.body)), 'decision');
@@ -202,15 +144,7 @@ test('anthropic: tool call round trip: tool_use -> tool_calls, tool message -> t
   const n = nonce('atool');
   const question = `weather in Paris ${n}`;
   const first = await client.chat.completions.create({ model: 'claude/claude-haiku-4-5', messages: [{ role: 'user', content: question }], tools: TOOLS, tool_choice: 'required', parallel_tool_calls: false });
-  const m1 = first.choices[0].message;
-  assert.equal(first.choices[0].finish_reason, 'tool_calls');
-  assert.equal(m1.content, null);
-  assert.equal(m1.tool_calls.length, 1);
-  const call = m1.tool_calls[0];
-  assert.equal(call.type, 'function');
-  assert.equal(call.function.name, 'lookup_weather');
-  assert.match(call.id, /^toolu_/);
-  assert.deepEqual(JSON.parse(call.function.arguments), { q: question });
+  const call = oneToolCall(first, 'lookup_weather', /^toolu_/, { q: question });
 
   const result = `sunny, 21 °C ${n}`;
   const messages = [
@@ -222,7 +156,7 @@ test('anthropic: tool call round trip: tool_use -> tool_calls, tool message -> t
   assert.equal(second.choices[0].message.content, `Tool said: ${result}`);
   assert.equal(second.choices[0].finish_reason, 'stop');
 
-  const reqs = await received(n);
+  const reqs = await mockReceived(MOCK, n);
   assert.equal(reqs.length, 2);
   assert.deepEqual(reqs[0].body.tools, [
     { name: 'lookup_weather', description: 'Weather for a city', input_schema: TOOLS[0].function.parameters },
@@ -239,17 +173,7 @@ test('anthropic: tool call round trip: tool_use -> tool_calls, tool message -> t
 test('anthropic: streamed tool call: id and name first, argument fragments reassemble', async () => {
   const n = nonce('astool');
   const stream = await client.chat.completions.create({ model: 'claude/claude-haiku-4-5', messages: [{ role: 'user', content: `find ${n}` }], tools: TOOLS, stream: true });
-  const calls = [];
-  let finish = null;
-  for await (const c of stream) {
-    for (const tc of c.choices[0]?.delta?.tool_calls ?? []) {
-      calls[tc.index] ??= { id: '', name: '', args: '', first: tc };
-      if (tc.id) calls[tc.index].id = tc.id;
-      if (tc.function?.name) calls[tc.index].name += tc.function.name;
-      if (tc.function?.arguments) calls[tc.index].args += tc.function.arguments;
-    }
-    if (c.choices[0]?.finish_reason) finish = c.choices[0].finish_reason;
-  }
+  const { calls, finish } = await readToolCalls(stream);
   assert.equal(finish, 'tool_calls');
   assert.equal(calls.length, 1);
   assert.ok(calls[0].first.id && calls[0].first.function.name, 'the first delta carries id and name');
@@ -279,18 +203,9 @@ test('anthropic: a content part it cannot take: 400 unsupported_content, nothing
   const marker = nonce('aaudio');
   const r = await chat(key, { model: 'claude/claude-haiku-4-5', messages: [{ role: 'user', content: [{ type: 'text', text: marker }, { type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }] });
   expectOpenAIError(r, 400, 'unsupported_content', { param: 'messages', type: 'invalid_request_error' });
-  assert.equal((await received(marker)).length, 0);
+  assert.equal((await mockReceived(MOCK, marker)).length, 0);
   await decision(r.headers, { status: 'invalid_request', http_status: 400 });
 });
-
-async function failing(model, status, code, type, decisionStatus, stream = false) {
-  const body = { model, messages: [{ role: 'user', content: `fail ${nonce('afail')}` }] };
-  if (stream) body.stream = true;
-  const r = await chat(key, body);
-  const e = expectOpenAIError(r, status, code, { type });
-  await decision(r.headers, { status: decisionStatus, http_status: status, route: model, stream });
-  return { r, e };
-}
 
 test('anthropic: 429 rate_limit_error keeps retry-after', async () => {
   const { r } = await failing('claude/fail-429', 429, 'rate_limit_exceeded', 'rate_limit_error', 'rate_limited');
@@ -318,23 +233,7 @@ test('anthropic: garbage 200 answer: 502; stall: 504', async () => {
 });
 
 test('anthropic: cut stream: error event, no [DONE], decision stream_error', async () => {
-  const marker = nonce('acut');
-  const body = { model: 'claude/cut', messages: [{ role: 'user', content: `cut me off ${marker} please now` }], stream: true };
-  const r = await sse(key, body);
-  assert.equal(r.status, 200);
-  assert.equal(r.done, false);
-  assert.equal(r.transportError, null);
-  checkErrorObject(JSON.parse(r.events.at(-1)));
-  const content = r.events.slice(0, -1).map((e) => JSON.parse(e).choices?.[0]?.delta?.content ?? '').join('');
-  assert.ok(content.length > 0 && `Echo: cut me off ${marker} please now`.startsWith(content), `partial content ${content}`);
-  await decision(r.headers, { status: 'stream_error', stream: true, route: 'claude/cut' });
-
-  const { data: stream } = await client.chat.completions.create(body).withResponse();
-  let threw = null;
-  try {
-    for await (const c of stream) void c;
-  } catch (e) { threw = e; }
-  assert.ok(threw instanceof OpenAI.APIError, `expected an APIError, got ${threw}`);
+  await cutStream({ key, client, decision, model: 'claude/cut', tag: 'acut' });
 });
 
 test('anthropic: error event mid-stream: OpenAI error event, no [DONE], decision stream_error', async () => {

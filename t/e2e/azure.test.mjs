@@ -4,40 +4,27 @@
 // prompt_filter_results chunk dropped (answers, streams with and without usage, tool calls,
 // images, errors, decisions with usage and cost).
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { before, test } from 'node:test';
-import OpenAI from 'openai';
 import {
-  assertClose, chat, checkDecision, checkErrorObject, costOf, createOrg, expectOpenAIError,
-  getDecision, nonce, openaiClient, sse,
+  assertClose, chat, checkErrorObject, checkUsage, costOf, cutStream, decisionHelpers,
+  mockReceived, nonce, PNG, providerKey, providerOrg, sse,
 } from './lib.mjs';
 
 const PORT = process.env.FLOOPY_MOCK_AZURE_PORT;
 const MOCK = `http://127.0.0.1:${PORT}`;
-const KEY = fs.readFileSync(path.join(process.env.FLOOPY_ROOT, 't/conf/providers/azure.key'), 'utf8').trim();
+const KEY = providerKey('azure');
 const PRICES = {
   'az/gpt-4o': { input: 2.5, output: 10, cached_input: 1.25 },
   'az/gpt-4o-mini': { input: 0.15, output: 0.6, cached_input: 0.075 },
 };
-const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 let org; let key; let keyInfo; let client;
-
-before(async () => {
-  assert.ok(PORT, 'FLOOPY_MOCK_AZURE_PORT is not set; run with node t/e2e/run.mjs');
-  ({ org, clientKey: key, clientKeyInfo: keyInfo } = await createOrg('pro'));
-  client = openaiClient(key);
-});
-
-async function received(marker) {
-  const list = await (await fetch(`${MOCK}/__mock/requests`)).json();
-  return list.filter((q) => q.headers['x-e2e-direct'] !== '1' && JSON.stringify(q.body ?? '').includes(marker));
-}
+before(async () => ({ org, key, keyInfo, client } = await providerOrg(PORT, 'FLOOPY_MOCK_AZURE_PORT')));
+const { decision, failing } = decisionHelpers(() => ({ org, key, keyInfo }), 'zfail');
 
 /** The one request the gateway sent for a marker, checked for Azure's URL and auth. */
 async function forwarded(marker, deployment) {
-  const list = await received(marker);
+  const list = await mockReceived(MOCK, marker);
   assert.equal(list.length, 1, `the azure mock received ${list.length} requests containing ${marker}`);
   const q = list[0];
   assert.equal(q.method, 'POST');
@@ -58,18 +45,6 @@ async function mockUsage(deployment, body) {
   });
   assert.equal(r.status, 200);
   return (await r.json()).usage;
-}
-
-function checkUsage(got, want, what) {
-  assert.equal(got.prompt_tokens, want.prompt_tokens, `${what} prompt_tokens`);
-  assert.equal(got.completion_tokens, want.completion_tokens, `${what} completion_tokens`);
-  assert.equal(got.total_tokens, want.total_tokens, `${what} total_tokens`);
-}
-
-async function decision(headers, expect) {
-  const id = headers.get('x-floopy-decision-id');
-  assert.ok(id, 'no x-floopy-decision-id');
-  return checkDecision(await getDecision(key, id), { org, keyId: keyInfo.id, ...expect });
 }
 
 test('azure: plain answer on the deployment URL with api-key; Azure annotations pass; cost', async () => {
@@ -164,7 +139,7 @@ test('azure: tool call round trip, and a streamed tool call', async () => {
     messages: [{ role: 'user', content: question }, m1, { role: 'tool', tool_call_id: call.id, content: result }],
   });
   assert.equal(second.choices[0].message.content, `Tool said: ${result}`);
-  const reqs = await received(n);
+  const reqs = await mockReceived(MOCK, n);
   assert.equal(reqs.length, 2);
   assert.deepEqual(reqs[0].body.tools, TOOLS);
   assert.equal(reqs[1].body.messages[2].tool_call_id, call.id);
@@ -183,15 +158,6 @@ test('azure: image parts pass as they are', async () => {
   const q = await forwarded(text, 'gpt-4o');
   assert.deepEqual(q.body.messages[0].content, content);
 });
-
-async function failing(model, status, code, type, decisionStatus, stream = false) {
-  const body = { model, messages: [{ role: 'user', content: `fail ${nonce('zfail')}` }] };
-  if (stream) body.stream = true;
-  const r = await chat(key, body);
-  const e = expectOpenAIError(r, status, code, { type });
-  await decision(r.headers, { status: decisionStatus, http_status: status, route: model, stream });
-  return { r, e };
-}
 
 test('azure: 429 (code "429" upstream) is rate_limit_exceeded and keeps retry-after', async () => {
   const { r, e } = await failing('az/fail-429', 429, 'rate_limit_exceeded', 'rate_limit_error', 'rate_limited');
@@ -213,23 +179,7 @@ test('azure: 500 -> 502, 401 -> 502 upstream_auth_failed, stall -> 504', async (
 });
 
 test('azure: cut stream: error event, no [DONE], decision stream_error', async () => {
-  const marker = nonce('zcut');
-  const body = { model: 'az/cut', messages: [{ role: 'user', content: `cut me off ${marker} please now` }], stream: true };
-  const r = await sse(key, body);
-  assert.equal(r.status, 200);
-  assert.equal(r.done, false);
-  assert.equal(r.transportError, null);
-  checkErrorObject(JSON.parse(r.events.at(-1)));
-  const content = r.events.slice(0, -1).map((e) => JSON.parse(e).choices?.[0]?.delta?.content ?? '').join('');
-  assert.ok(content.length > 0 && `Echo: cut me off ${marker} please now`.startsWith(content), `partial content ${content}`);
-  await decision(r.headers, { status: 'stream_error', stream: true, route: 'az/cut' });
-
-  const { data: stream } = await client.chat.completions.create(body).withResponse();
-  let threw = null;
-  try {
-    for await (const c of stream) void c;
-  } catch (e) { threw = e; }
-  assert.ok(threw instanceof OpenAI.APIError, `expected an APIError, got ${threw}`);
+  await cutStream({ key, client, decision, model: 'az/cut', tag: 'zcut' });
 });
 
 test('azure: a stream that stalls after its first chunk ends with an error event', async () => {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import OpenAI from 'openai';
 import {
-  assertClose, chat, checkDecision, checkErrorObject, costOf, createOrg, expectOpenAIError,
-  getDecision, nonce, openaiClient, sse,
+  assertClose, chat, checkErrorObject, costOf, decisionHelpers, expectOpenAIError, nonce,
+  oneToolCall, PNG, providerOrg, sse,
 } from './lib.mjs';
 
 const PORT = process.env.FLOOPY_MOCK_BEDROCK_PORT;
@@ -19,15 +19,10 @@ const PRICES = {
   [`bedrock/${SONNET}`]: { input: 3, output: 15, cached_input: 0.3 },
   'bedrock/amazon.nova-lite-v1:0': { input: 0.06, output: 0.24, cached_input: 0.015 },
 };
-const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 let org; let key; let keyInfo; let client;
-
-before(async () => {
-  assert.ok(PORT, 'FLOOPY_MOCK_BEDROCK_PORT is not set; run with node t/e2e/run.mjs');
-  ({ org, clientKey: key, clientKeyInfo: keyInfo } = await createOrg('pro'));
-  client = openaiClient(key);
-});
+before(async () => ({ org, key, keyInfo, client } = await providerOrg(PORT, 'FLOOPY_MOCK_BEDROCK_PORT')));
+const { decision } = decisionHelpers(() => ({ org, key, keyInfo }));
 
 /** What the Bedrock mock received for a marker, each checked as a signed Converse call. */
 async function forwarded(marker, { stream = false, model = SONNET, count = 1 } = {}) {
@@ -48,12 +43,6 @@ async function forwarded(marker, { stream = false, model = SONNET, count = 1 } =
     if (model.includes(':')) assert.match(q.sigv4.canonical, /%253A/, 'the canonical URI encodes the model id twice');
   }
   return list[count - 1];
-}
-
-async function decision(headers, expect) {
-  const id = headers.get('x-floopy-decision-id');
-  assert.ok(id, 'no x-floopy-decision-id');
-  return checkDecision(await getDecision(key, id), { org, keyId: keyInfo.id, ...expect });
 }
 
 function checkCost(d, model) {
@@ -138,15 +127,8 @@ test('tool call round trip: toolConfig, toolUse -> tool_calls, toolResult in a u
   const marker = nonce('bt');
   const messages = [{ role: 'user', content: `weather in Paris ${marker}` }];
   const first = await client.chat.completions.create({ model: `bedrock/${SONNET}`, messages, tools: TOOLS, tool_choice: 'required' });
+  const tc = oneToolCall(first, 'get_weather', /^tooluse_/, { q: `weather in Paris ${marker}` });
   const msg = first.choices[0].message;
-  assert.equal(first.choices[0].finish_reason, 'tool_calls');
-  assert.equal(msg.content, null);
-  assert.equal(msg.tool_calls.length, 1);
-  const tc = msg.tool_calls[0];
-  assert.equal(tc.type, 'function');
-  assert.equal(tc.function.name, 'get_weather');
-  assert.deepEqual(JSON.parse(tc.function.arguments), { q: `weather in Paris ${marker}` });
-  assert.match(tc.id, /^tooluse_/);
   let q = await forwarded(marker);
   assert.deepEqual(q.body.toolConfig, {
     tools: [{ toolSpec: { name: 'get_weather', description: 'Weather for a city', inputSchema: { json: TOOLS[0].function.parameters } } }],

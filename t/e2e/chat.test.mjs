@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { before, test } from 'node:test';
 import {
-  CONF, CONFIG, MOCK_KEY, assertClose, checkDecision, costOf, createOrg, getDecision, mockDirect,
-  mockRequestsWith, nonce, openaiClient, request, sse,
+  assertClose, checkDecision, CONF, CONFIG, costOf, createOrg, getDecision, MOCK_KEY, mockDirect,
+  mockRequestsWith, nonce, oneToolCall, openaiClient, readChunks, readToolCalls, request, sse,
 } from './lib.mjs';
 
 let org; let clientKey; let clientKeyInfo; let adminKey; let client;
@@ -135,19 +135,7 @@ test('stream with stream_options.include_usage: content assembled, one usage chu
   const { data: stream, response } = await client.chat.completions.create(body).withResponse();
   assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
   const id = checkFloopyHeaders(response.headers, 'mock', 'mock-small');
-  let content = '';
-  let chunks = 0;
-  const usages = [];
-  let finish = null;
-  for await (const chunk of stream) {
-    chunks++;
-    assert.equal(chunk.object, 'chat.completion.chunk');
-    for (const c of chunk.choices) {
-      content += c.delta?.content ?? '';
-      if (c.finish_reason) finish = c.finish_reason;
-    }
-    if (chunk.usage) usages.push(chunk.usage);
-  }
+  const { content, chunks, usages, finish } = await readChunks(stream);
   assert.ok(chunks >= 3, `only ${chunks} chunks`);
   assert.equal(content, `Echo: ${text}`);
   assert.equal(finish, 'stop');
@@ -221,15 +209,7 @@ test('tool call round trip: tools -> tool_calls -> tool result -> answer; JSON i
   const { data: first, response: r1 } = await client.chat.completions.create(
     { model: 'auto', messages: [{ role: 'user', content: question }], tools, tool_choice: 'auto', parallel_tool_calls: false },
   ).withResponse();
-  const m1 = first.choices[0].message;
-  assert.equal(first.choices[0].finish_reason, 'tool_calls');
-  assert.equal(m1.content, null);
-  assert.equal(m1.tool_calls.length, 1);
-  const call = m1.tool_calls[0];
-  assert.equal(call.type, 'function');
-  assert.equal(call.function.name, 'lookup_weather');
-  assert.match(call.id, /^call_[A-Za-z0-9]{24}$/);
-  assert.deepEqual(JSON.parse(call.function.arguments), { q: question });
+  const call = oneToolCall(first, 'lookup_weather', /^call_[A-Za-z0-9]{24}$/, { q: question });
 
   const d1 = checkDecision(await getDecision(clientKey, r1.headers.get('x-floopy-decision-id')), { org, status: 'ok' });
   assert.ok(d1.usage.completion_tokens > 0);
@@ -260,17 +240,7 @@ test('streamed tool call: argument fragments reassemble', async () => {
   const stream = await client.chat.completions.create(
     { model: 'auto', messages: [{ role: 'user', content: `find ${n}` }], tools, stream: true },
   );
-  const calls = [];
-  let finish = null;
-  for await (const chunk of stream) {
-    for (const tc of chunk.choices[0]?.delta?.tool_calls ?? []) {
-      calls[tc.index] ??= { id: '', name: '', args: '' };
-      if (tc.id) calls[tc.index].id = tc.id;
-      if (tc.function?.name) calls[tc.index].name += tc.function.name;
-      if (tc.function?.arguments) calls[tc.index].args += tc.function.arguments;
-    }
-    if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
-  }
+  const { calls, finish } = await readToolCalls(stream);
   assert.equal(finish, 'tool_calls');
   assert.equal(calls.length, 1);
   assert.equal(calls[0].name, 'search');

@@ -4,39 +4,27 @@
 // max_tokens), and what comes back is OpenAI's shape (answers, streams with and without usage,
 // tool calls, errors, decisions with usage and cost on Cohere's billed units).
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { before, test } from 'node:test';
-import OpenAI from 'openai';
 import {
-  assertClose, chat, checkDecision, checkErrorObject, costOf, createOrg, expectOpenAIError,
-  getDecision, nonce, openaiClient, sse,
+  assertClose, chat, checkErrorObject, checkUsage, costOf, cutStream, decisionHelpers,
+  expectOpenAIError, mockReceived, nonce, PNG, providerKey, providerOrg, quietStream,
+  readToolCalls, sse, usageStream,
 } from './lib.mjs';
 
 const PORT = process.env.FLOOPY_MOCK_COHERE_PORT;
 const MOCK = `http://127.0.0.1:${PORT}`;
-const KEY = fs.readFileSync(path.join(process.env.FLOOPY_ROOT, 't/conf/providers/cohere.key'), 'utf8').trim();
+const KEY = providerKey('cohere');
 const PRICES = {
   'cohere/command-a-03-2025': { input: 2.5, output: 10, cached_input: null },
   'cohere/command-r-08-2024': { input: 0.15, output: 0.6, cached_input: null },
 };
-const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 let org; let key; let keyInfo; let client;
-
-before(async () => {
-  assert.ok(PORT, 'FLOOPY_MOCK_COHERE_PORT is not set; run with node t/e2e/run.mjs');
-  ({ org, clientKey: key, clientKeyInfo: keyInfo } = await createOrg('pro'));
-  client = openaiClient(key);
-});
-
-async function received(marker) {
-  const list = await (await fetch(`${MOCK}/__mock/requests`)).json();
-  return list.filter((q) => q.headers['x-e2e-direct'] !== '1' && JSON.stringify(q.body ?? '').includes(marker));
-}
+before(async () => ({ org, key, keyInfo, client } = await providerOrg(PORT, 'FLOOPY_MOCK_COHERE_PORT')));
+const { decision, failing } = decisionHelpers(() => ({ org, key, keyInfo }), 'cfail');
 
 async function forwarded(marker) {
-  const list = await received(marker);
+  const list = await mockReceived(MOCK, marker);
   assert.equal(list.length, 1, `the cohere mock received ${list.length} requests containing ${marker}`);
   const q = list[0];
   assert.equal(q.method, 'POST');
@@ -59,18 +47,6 @@ async function mockUsage(body) {
   assert.notEqual(u.tokens.input_tokens, u.billed_units.input_tokens, 'the mock makes them differ');
   const b = u.billed_units;
   return { prompt_tokens: b.input_tokens, completion_tokens: b.output_tokens, total_tokens: b.input_tokens + b.output_tokens };
-}
-
-function checkUsage(got, want, what) {
-  assert.equal(got.prompt_tokens, want.prompt_tokens, `${what} prompt_tokens`);
-  assert.equal(got.completion_tokens, want.completion_tokens, `${what} completion_tokens`);
-  assert.equal(got.total_tokens, want.total_tokens, `${what} total_tokens`);
-}
-
-async function decision(headers, expect) {
-  const id = headers.get('x-floopy-decision-id');
-  assert.ok(id, 'no x-floopy-decision-id');
-  return checkDecision(await getDecision(key, id), { org, keyId: keyInfo.id, ...expect });
 }
 
 test('cohere: plain answer, request in Cohere\'s names, billed units priced', async () => {
@@ -112,33 +88,13 @@ test('cohere: the route picks the cheaper model', async () => {
 test('cohere: stream with include_usage: content, finish, exactly one usage chunk, [DONE]', async () => {
   const text = `stream to me ${nonce('csu')} one two three`;
   const body = { model: 'cohere/command-r-08-2024', messages: [{ role: 'user', content: text }], stream: true, stream_options: { include_usage: true } };
-  const { data: stream, response } = await client.chat.completions.create(body).withResponse();
-  assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
-  let content = '';
-  let finish = null;
-  const usages = [];
-  let chunks = 0;
-  const ids = new Set();
-  for await (const c of stream) {
-    chunks++;
-    ids.add(c.id);
-    assert.equal(c.object, 'chat.completion.chunk');
-    for (const ch of c.choices) {
-      content += ch.delta?.content ?? '';
-      if (ch.finish_reason) finish = ch.finish_reason;
-    }
-    if (c.usage) usages.push(c.usage);
-  }
-  assert.ok(chunks >= 4, `only ${chunks} chunks`);
+  const { response, usage, ids } = await usageStream(client, body, text);
   assert.equal(ids.size, 1, 'one id for the whole stream');
-  assert.equal(content, `Echo: ${text}`);
-  assert.equal(finish, 'stop');
-  assert.equal(usages.length, 1);
   const q = await forwarded(text);
   assert.equal(q.body.stream, true);
   assert.ok(!('stream_options' in q.body));
   const want = await mockUsage(q.body);
-  checkUsage(usages[0], want, 'usage chunk');
+  checkUsage(usage, want, 'usage chunk');
   const d = await decision(response.headers, { status: 'ok', http_status: 200, stream: true });
   checkUsage(d.usage, want, 'decision');
   assertClose(d.cost_usd, costOf(d.usage, PRICES['cohere/command-r-08-2024']), 'cost_usd of a stream');
@@ -147,20 +103,7 @@ test('cohere: stream with include_usage: content, finish, exactly one usage chun
 test('cohere: stream without include_usage: no usage chunk, [DONE], the decision has usage', async () => {
   const text = `quiet stream ${nonce('csnu')}`;
   const r = await sse(key, { model: 'cohere/command-a-03-2025', messages: [{ role: 'user', content: text }], stream: true });
-  assert.equal(r.status, 200, r.text);
-  assert.equal(r.transportError, null);
-  assert.equal(r.done, true, 'no data: [DONE]');
-  let content = '';
-  let roles = 0;
-  for (const e of r.events.map((x) => JSON.parse(x))) {
-    assert.ok(!e.error, `error event ${JSON.stringify(e)}`);
-    assert.ok(e.usage === undefined || e.usage === null, 'a usage chunk reached the client');
-    assert.equal(e.choices.length, 1);
-    if (e.choices[0].delta.role) roles++;
-    content += e.choices[0].delta.content ?? '';
-  }
-  assert.equal(roles, 1, 'role: assistant once, in the first chunk');
-  assert.equal(content, `Echo: ${text}`);
+  quietStream(r, text);
   const q = await forwarded(text);
   const d = await decision(r.headers, { status: 'ok', stream: true });
   checkUsage(d.usage, await mockUsage(q.body), 'decision');
@@ -191,7 +134,7 @@ test('cohere: tool call round trip: tool_plan as content, tool_calls back, tool 
   assert.equal(second.choices[0].message.content, `Tool said: ${result}`);
   assert.equal(second.choices[0].finish_reason, 'stop');
 
-  const reqs = await received(n);
+  const reqs = await mockReceived(MOCK, n);
   assert.equal(reqs.length, 2);
   assert.deepEqual(reqs[0].body.tools, TOOLS);
   assert.equal(reqs[0].body.tool_choice, 'REQUIRED');
@@ -206,19 +149,7 @@ test('cohere: tool call round trip: tool_plan as content, tool_calls back, tool 
 test('cohere: streamed tool call: id and name first, argument fragments reassemble', async () => {
   const n = nonce('cstool');
   const stream = await client.chat.completions.create({ model: 'cohere/command-a-03-2025', messages: [{ role: 'user', content: `find ${n}` }], tools: TOOLS, stream: true });
-  const calls = [];
-  let finish = null;
-  let content = '';
-  for await (const c of stream) {
-    content += c.choices[0]?.delta?.content ?? '';
-    for (const tc of c.choices[0]?.delta?.tool_calls ?? []) {
-      calls[tc.index] ??= { id: '', name: '', args: '', first: tc };
-      if (tc.id) calls[tc.index].id = tc.id;
-      if (tc.function?.name) calls[tc.index].name += tc.function.name;
-      if (tc.function?.arguments) calls[tc.index].args += tc.function.arguments;
-    }
-    if (c.choices[0]?.finish_reason) finish = c.choices[0].finish_reason;
-  }
+  const { calls, finish, content } = await readToolCalls(stream);
   assert.equal(finish, 'tool_calls');
   assert.equal(content, 'I will call lookup_weather.');
   assert.equal(calls.length, 1);
@@ -245,18 +176,9 @@ test('cohere: images for a model without vision: 400 unsupported_content, nothin
   const marker = nonce('cnovis');
   const r = await chat(key, { model: 'cohere/command-a-03-2025', messages: [{ role: 'user', content: [{ type: 'text', text: marker }, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }] }] });
   expectOpenAIError(r, 400, 'unsupported_content', { param: 'messages', type: 'invalid_request_error' });
-  assert.equal((await received(marker)).length, 0);
+  assert.equal((await mockReceived(MOCK, marker)).length, 0);
   await decision(r.headers, { status: 'invalid_request', http_status: 400 });
 });
-
-async function failing(model, status, code, type, decisionStatus, stream = false) {
-  const body = { model, messages: [{ role: 'user', content: `fail ${nonce('cfail')}` }] };
-  if (stream) body.stream = true;
-  const r = await chat(key, body);
-  const e = expectOpenAIError(r, status, code, { type });
-  await decision(r.headers, { status: decisionStatus, http_status: status, route: model, stream });
-  return { r, e };
-}
 
 test('cohere: 429 rate_limit_error keeps retry-after and Cohere\'s message', async () => {
   const { r, e } = await failing('cohere/fail-429', 429, 'rate_limit_exceeded', 'rate_limit_error', 'rate_limited');
@@ -293,21 +215,5 @@ test('cohere: stall -> 504', async () => {
 });
 
 test('cohere: cut stream: error event, no [DONE], decision stream_error', async () => {
-  const marker = nonce('ccut');
-  const body = { model: 'cohere/cut', messages: [{ role: 'user', content: `cut me off ${marker} please now` }], stream: true };
-  const r = await sse(key, body);
-  assert.equal(r.status, 200);
-  assert.equal(r.done, false);
-  assert.equal(r.transportError, null);
-  checkErrorObject(JSON.parse(r.events.at(-1)));
-  const content = r.events.slice(0, -1).map((e) => JSON.parse(e).choices?.[0]?.delta?.content ?? '').join('');
-  assert.ok(content.length > 0 && `Echo: cut me off ${marker} please now`.startsWith(content), `partial content ${content}`);
-  await decision(r.headers, { status: 'stream_error', stream: true, route: 'cohere/cut' });
-
-  const { data: stream } = await client.chat.completions.create(body).withResponse();
-  let threw = null;
-  try {
-    for await (const c of stream) void c;
-  } catch (e) { threw = e; }
-  assert.ok(threw instanceof OpenAI.APIError, `expected an APIError, got ${threw}`);
+  await cutStream({ key, client, decision, model: 'cohere/cut', tag: 'ccut' });
 });

@@ -365,3 +365,173 @@ export function dbQuery(sql) {
   if (r.error || r.status !== 0) return null;
   return r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
 }
+
+// ---------------------------------------------------------------- provider tests
+// What the tests of one provider type (anthropic, azure, cohere, bedrock, ...) share: each
+// runs its own mock on the port in FLOOPY_MOCK_<TYPE>_PORT.
+
+/** A 1x1 PNG, base64. */
+export const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+
+/** The key in t/conf/providers/<name>.key. */
+export const providerKey = (name) =>
+  fs.readFileSync(path.join(process.env.FLOOPY_ROOT, `t/conf/providers/${name}.key`), 'utf8').trim();
+
+/** A pro organisation for a provider's tests: {org, key, keyInfo, client}. */
+export async function providerOrg(port, portVar) {
+  assert.ok(port, `${portVar} is not set; run with node t/e2e/run.mjs`);
+  const { org, clientKey: key, clientKeyInfo: keyInfo } = await createOrg('pro');
+  return { org, key, keyInfo, client: openaiClient(key) };
+}
+
+/** What the mock at `mock` received for a marker (requests sent straight to it left out). */
+export async function mockReceived(mock, marker) {
+  const list = await (await fetch(`${mock}/__mock/requests`)).json();
+  return list.filter((q) => q.headers['x-e2e-direct'] !== '1' && JSON.stringify(q.body ?? '').includes(marker));
+}
+
+/** Token counts as `want` has them (cached_tokens too when `want` has that key). */
+export function checkUsage(got, want, what) {
+  assert.equal(got.prompt_tokens, want.prompt_tokens, `${what} prompt_tokens`);
+  assert.equal(got.completion_tokens, want.completion_tokens, `${what} completion_tokens`);
+  assert.equal(got.total_tokens, want.total_tokens, `${what} total_tokens`);
+  if ('cached_tokens' in want) {
+    const cached = got.cached_tokens ?? got.prompt_tokens_details?.cached_tokens;
+    assert.equal(cached, want.cached_tokens, `${what} cached_tokens`);
+  }
+}
+
+/**
+ * decision(headers, expect): the decision of an answer, checked as the test's organisation
+ * and key's; failing(model, status, code, type, decisionStatus, stream): a request the
+ * gateway refuses, its error and its decision checked. who() gives {org, key, keyInfo}.
+ */
+export function decisionHelpers(who, failTag) {
+  async function decision(headers, expect) {
+    const id = headers.get('x-floopy-decision-id');
+    assert.ok(id, 'no x-floopy-decision-id');
+    const { org, key, keyInfo } = who();
+    return checkDecision(await getDecision(key, id), { org, keyId: keyInfo.id, ...expect });
+  }
+  async function failing(model, status, code, type, decisionStatus, stream = false) {
+    const body = { model, messages: [{ role: 'user', content: `fail ${nonce(failTag)}` }] };
+    if (stream) body.stream = true;
+    const r = await chat(who().key, body);
+    const e = expectOpenAIError(r, status, code, { type });
+    await decision(r.headers, { status: decisionStatus, http_status: status, route: model, stream });
+    return { r, e };
+  }
+  return { decision, failing };
+}
+
+/** Reads an SDK stream, every chunk a chat.completion.chunk: {chunks, ids, content, finish, usages}. */
+export async function readChunks(stream) {
+  const out = { chunks: 0, ids: new Set(), content: '', finish: null, usages: [] };
+  for await (const c of stream) {
+    out.chunks++;
+    out.ids.add(c.id);
+    assert.equal(c.object, 'chat.completion.chunk');
+    for (const ch of c.choices) {
+      out.content += ch.delta?.content ?? '';
+      if (ch.finish_reason) out.finish = ch.finish_reason;
+    }
+    if (c.usage) out.usages.push(c.usage);
+  }
+  return out;
+}
+
+/** The events of an sse() stream without usage: no error event, no usage chunk, one choice each. {content, roles} */
+export function quietEvents(r) {
+  let content = '';
+  let roles = 0;
+  for (const e of r.events.map((x) => JSON.parse(x))) {
+    assert.ok(!e.error, `error event ${JSON.stringify(e)}`);
+    assert.ok(e.usage === undefined || e.usage === null, 'a usage chunk reached the client');
+    assert.equal(e.choices.length, 1);
+    if (e.choices[0].delta?.role) roles++;
+    content += e.choices[0].delta?.content ?? '';
+  }
+  return { content, roles };
+}
+
+/**
+ * A stream the provider cuts after some content (model `<provider>/cut`): through sse() an error
+ * event last, no [DONE], the content so far a prefix of the echo, decision stream_error; through
+ * the SDK an APIError.
+ */
+export async function cutStream({ key, client, decision, model, tag }) {
+  const marker = nonce(tag);
+  const body = { model, messages: [{ role: 'user', content: `cut me off ${marker} please now` }], stream: true };
+  const r = await sse(key, body);
+  assert.equal(r.status, 200);
+  assert.equal(r.done, false);
+  assert.equal(r.transportError, null);
+  checkErrorObject(JSON.parse(r.events.at(-1)));
+  const content = r.events.slice(0, -1).map((e) => JSON.parse(e).choices?.[0]?.delta?.content ?? '').join('');
+  assert.ok(content.length > 0 && `Echo: cut me off ${marker} please now`.startsWith(content), `partial content ${content}`);
+  await decision(r.headers, { status: 'stream_error', stream: true, route: model });
+
+  const { data: stream } = await client.chat.completions.create(body).withResponse();
+  let threw = null;
+  try {
+    for await (const c of stream) void c;
+  } catch (e) { threw = e; }
+  assert.ok(threw instanceof OpenAI.APIError, `expected an APIError, got ${threw}`);
+}
+
+/** Reads an SDK stream of tool calls: {calls: [{id, name, args, first (the first delta)}], finish, content}. */
+export async function readToolCalls(stream) {
+  const calls = [];
+  let finish = null;
+  let content = '';
+  for await (const c of stream) {
+    content += c.choices[0]?.delta?.content ?? '';
+    for (const tc of c.choices[0]?.delta?.tool_calls ?? []) {
+      calls[tc.index] ??= { id: '', name: '', args: '', first: tc };
+      if (tc.id) calls[tc.index].id = tc.id;
+      if (tc.function?.name) calls[tc.index].name += tc.function.name;
+      if (tc.function?.arguments) calls[tc.index].args += tc.function.arguments;
+    }
+    if (c.choices[0]?.finish_reason) finish = c.choices[0].finish_reason;
+  }
+  return { calls, finish, content };
+}
+
+/**
+ * A stream with include_usage through the SDK: event-stream, at least `minChunks` chunks, the
+ * echo of `text`, finish stop, exactly one usage chunk. {response, usage, ids}
+ */
+export async function usageStream(client, body, text, minChunks = 4) {
+  const { data: stream, response } = await client.chat.completions.create(body).withResponse();
+  assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
+  const { content, finish, usages, chunks, ids } = await readChunks(stream);
+  assert.ok(chunks >= minChunks, `only ${chunks} chunks`);
+  assert.equal(content, `Echo: ${text}`);
+  assert.equal(finish, 'stop');
+  assert.equal(usages.length, 1);
+  return { response, usage: usages[0], ids };
+}
+
+/** A stream without include_usage through sse(): 200, [DONE], the echo of `text`, one role, no usage chunk. */
+export function quietStream(r, text) {
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.transportError, null);
+  assert.equal(r.done, true, 'no data: [DONE]');
+  const { content, roles } = quietEvents(r);
+  assert.equal(roles, 1, 'role: assistant once, in the first chunk');
+  assert.equal(content, `Echo: ${text}`);
+}
+
+/** A completion that is one call of `name` (finish tool_calls, no content), its id matching `id`, its arguments `args`: the call. */
+export function oneToolCall(completion, name, id, args) {
+  const m = completion.choices[0].message;
+  assert.equal(completion.choices[0].finish_reason, 'tool_calls');
+  assert.equal(m.content, null);
+  assert.equal(m.tool_calls.length, 1);
+  const call = m.tool_calls[0];
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, name);
+  assert.match(call.id, id);
+  assert.deepEqual(JSON.parse(call.function.arguments), args);
+  return call;
+}

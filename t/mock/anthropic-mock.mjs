@@ -48,63 +48,14 @@
 //
 // Environment: ANTHROPIC_MOCK_REQUIRE_KEY (above), MOCK_CHUNK_DELAY_MS (between stream events, default 2).
 
-import http from 'node:http';
-import crypto from 'node:crypto';
+import {
+  mockName, parseArgs, stall, dieSoon, record, loggedBody, countModel, introspect, randAlnum, words, splitPieces,
+  writeAsync, writeEach, writeHalf, slowDown, serve,
+} from './mock-lib.mjs';
 
-function parseArgs(argv) {
-  const out = { port: 0, host: '127.0.0.1' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) fail(`missing value for ${a}`);
-      return argv[++i];
-    };
-    if (a === '--port') out.port = Number(next());
-    else if (a.startsWith('--port=')) out.port = Number(a.slice(7));
-    else if (a === '--host') out.host = next();
-    else if (a.startsWith('--host=')) out.host = a.slice(7);
-    else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: anthropic-mock.mjs --port N [--host 127.0.0.1]\n');
-      process.exit(0);
-    } else fail(`unknown argument ${a}`);
-  }
-  if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) fail('bad --port');
-  return out;
-}
-
-function fail(msg) {
-  process.stderr.write(`anthropic-mock: ${msg}\n`);
-  process.exit(2);
-}
-
-const args = parseArgs(process.argv.slice(2));
+mockName('anthropic-mock');
+const args = parseArgs();
 const REQUIRE_KEY = process.env.ANTHROPIC_MOCK_REQUIRE_KEY || '';
-const CHUNK_DELAY_MS = Math.max(0, Number(process.env.MOCK_CHUNK_DELAY_MS ?? 2) || 0);
-const STALL_MS = 120000;
-const LOG_MAX = 200;
-
-const requestLog = [];
-const stats = { total: 0, models: {} };
-const timers = new Set();
-
-function later(ms, fn) {
-  const t = setTimeout(() => {
-    timers.delete(t);
-    fn();
-  }, ms);
-  timers.add(t);
-  return t;
-}
-const sleep = (ms) => new Promise((resolve) => later(ms, resolve));
-
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-function randAlnum(n) {
-  const bytes = crypto.randomBytes(n);
-  let s = '';
-  for (let i = 0; i < n; i++) s += ALNUM[bytes[i] % ALNUM.length];
-  return s;
-}
-const words = (s) => (typeof s === 'string' ? s.split(/\s+/).filter(Boolean).length : 0);
 const requestId = () => 'req_011C' + randAlnum(20);
 
 // ---------------------------------------------------------------- responses and errors
@@ -302,12 +253,6 @@ function messageObject(body, plan, id) {
   };
 }
 
-function splitPieces(s) {
-  let pieces = s.match(/\s*\S+|\s+$/g) || [];
-  if (pieces.length < 2 && s.length >= 2) pieces = [s.slice(0, Math.ceil(s.length / 2)), s.slice(Math.ceil(s.length / 2))];
-  return pieces.length ? pieces : [s];
-}
-
 // The stream as [event, data] pairs, in the order the API sends them.
 function streamEvents(body, plan, id) {
   const usage = usageOf(body, plan);
@@ -343,28 +288,9 @@ function streamEvents(body, plan, id) {
 // The ping's JSON has a space after the colon on the real wire.
 const sse = ([event, data]) => `event: ${event}\ndata: ${event === 'ping' ? '{"type": "ping"}' : JSON.stringify(data)}\n\n`;
 
-function writeAsync(res, data) {
-  return new Promise((resolve) => {
-    if (res.destroyed || res.writableEnded) return resolve(false);
-    res.write(data, () => resolve(!res.destroyed));
-  });
-}
-
-function stall(res) {
-  const t = later(STALL_MS, () => res.socket && res.socket.destroy());
-  res.on('close', () => {
-    clearTimeout(t);
-    timers.delete(t);
-  });
-}
-
 async function answer(req, res, body) {
   const model = body.model;
-  const slow = /slow-(\d+)/.exec(model);
-  if (slow) {
-    await sleep(Number(slow[1]));
-    if (res.destroyed) return;
-  }
+  if (!(await slowDown(model, res))) return;
   for (const kind of ['fail-429', 'fail-500', 'fail-529', 'fail-400', 'fail-401']) {
     if (model.includes(kind)) return sendCanned(res, kind);
   }
@@ -384,8 +310,7 @@ async function answer(req, res, body) {
     if (!cut) return sendJson(res, 200, obj, rateHeaders(3999));
     const full = Buffer.from(JSON.stringify(obj));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': full.length, 'request-id': requestId() });
-    res.write(full.subarray(0, Math.floor(full.length / 2)), () => later(20, () => res.socket && res.socket.destroy()));
-    return;
+    return writeHalf(res, full);
   }
 
   res.writeHead(200, {
@@ -406,27 +331,12 @@ async function answer(req, res, body) {
     events = events.filter((e) => e[0] !== 'ping').slice(0, 3);
     events.push(['error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }]);
   }
-  for (const e of events) {
-    if (!(await writeAsync(res, sse(e)))) return;
-    if (CHUNK_DELAY_MS) await sleep(CHUNK_DELAY_MS);
-  }
-  if (cut) {
-    later(20, () => res.socket && res.socket.destroy());
-    return;
-  }
-  res.end();
+  if (!(await writeEach(res, events.map(sse)))) return;
+  if (cut) dieSoon(res);
+  else res.end();
 }
 
 // ---------------------------------------------------------------- routing
-
-function record(req, path, raw) {
-  let body = null;
-  if (raw.length) {
-    try { body = JSON.parse(raw); } catch { body = raw; }
-  }
-  requestLog.push({ method: req.method, path, headers: req.headers, body });
-  while (requestLog.length > LOG_MAX) requestLog.shift();
-}
 
 function checkAuth(req, res) {
   const xkey = req.headers['x-api-key'];
@@ -446,17 +356,10 @@ function checkAuth(req, res) {
 async function handle(req, res, raw) {
   const path = req.url.split('?')[0];
   if (path.startsWith('/__mock/')) {
-    if (path === '/__mock/requests' && req.method === 'GET') return sendJson(res, 200, requestLog);
-    if (path === '/__mock/requests' && req.method === 'DELETE') {
-      requestLog.length = 0;
-      stats.total = 0;
-      stats.models = {};
-      return sendJson(res, 200, { cleared: true });
-    }
-    if (path === '/__mock/stats' && req.method === 'GET') return sendJson(res, 200, stats);
+    if (introspect(req, path, (status, obj) => sendJson(res, status, obj), { withStats: true })) return;
     return sendError(res, 404, 'not_found_error', 'Not found');
   }
-  record(req, path, raw);
+  record({ method: req.method, path, headers: req.headers, body: loggedBody(raw) });
   if (path !== '/v1/messages' || req.method !== 'POST') return sendError(res, 404, 'not_found_error', 'Not found');
   if (!checkAuth(req, res)) return;
   if (!req.headers['anthropic-version']) {
@@ -470,39 +373,8 @@ async function handle(req, res, raw) {
   }
   const problem = validate(body);
   if (problem) return sendError(res, 400, 'invalid_request_error', problem);
-  stats.total++;
-  stats.models[body.model] = (stats.models[body.model] || 0) + 1;
+  countModel(body.model);
   return answer(req, res, body);
 }
 
-const server = http.createServer((req, res) => {
-  const parts = [];
-  req.on('data', (d) => parts.push(d));
-  req.on('end', () => {
-    handle(req, res, Buffer.concat(parts).toString('utf8')).catch((err) => {
-      process.stderr.write(`anthropic-mock: ${err && err.stack ? err.stack : err}\n`);
-      if (!res.headersSent) sendError(res, 500, 'api_error', 'mock internal error');
-      else res.destroy();
-    });
-  });
-  req.on('error', () => {});
-});
-server.keepAliveTimeout = 65000;
-server.headersTimeout = 66000;
-server.requestTimeout = 0;
-
-let stopping = false;
-function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  for (const t of timers) clearTimeout(t);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 500).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-server.on('error', (err) => fail(err.message));
-server.listen(args.port, args.host, () => {
-  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
-});
+serve(args, handle, (res) => sendError(res, 500, 'api_error', 'mock internal error'));

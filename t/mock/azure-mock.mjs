@@ -35,51 +35,15 @@
 // a tool call to the first tool when tools are given and no tool result follows the last user
 // message, "Tool said: <content>" after a tool result. Usage as openai-mock.mjs counts it.
 
-import http from 'node:http';
 import crypto from 'node:crypto';
+import {
+  mockName, parseArgs, stall, dieSoon, record, loggedBody, introspect, randAlnum, words, promptWords,
+  echoPlan, splitPieces, splitArgs, sseData as sse, writeAsync, writeEach, writeHalf, slowDown, serve,
+} from './mock-lib.mjs';
 
-function arg(name, dflt) {
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === `--${name}`) return argv[i + 1];
-    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
-  }
-  return dflt;
-}
-
-const PORT = Number(arg('port', '0'));
-const HOST = arg('host', '127.0.0.1');
+mockName('azure-mock');
+const args = parseArgs({ strict: false });
 const REQUIRE_KEY = process.env.MOCK_REQUIRE_KEY || '';
-const CHUNK_DELAY_MS = Math.max(0, Number(process.env.MOCK_CHUNK_DELAY_MS ?? 2) || 0);
-const STALL_MS = 120000;
-const LOG_MAX = 200;
-
-const requestLog = [];
-const timers = new Set();
-function later(ms, fn) {
-  const t = setTimeout(() => { timers.delete(t); fn(); }, ms);
-  timers.add(t);
-  return t;
-}
-const sleep = (ms) => new Promise((r) => later(ms, r));
-
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-function randAlnum(n) {
-  const b = crypto.randomBytes(n);
-  let s = '';
-  for (let i = 0; i < n; i++) s += ALNUM[b[i] % ALNUM.length];
-  return s;
-}
-const words = (s) => (typeof s === 'string' ? s.split(/\s+/).filter(Boolean).length : 0);
-
-function contentText(content) {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content.filter((p) => p && p.type === 'text' && typeof p.text === 'string').map((p) => p.text).join(' ');
-  }
-  return '';
-}
-const countImages = (c) => (Array.isArray(c) ? c.filter((p) => p && p.type === 'image_url').length : 0);
 
 // ---------------------------------------------------------------- Azure's annotations
 
@@ -155,28 +119,17 @@ function authorised(req) {
 // ---------------------------------------------------------------- the answer
 
 function planReply(body) {
-  const messages = Array.isArray(body.messages) ? body.messages : [];
-  let lastUser = -1;
-  for (let i = messages.length - 1; i >= 0; i--) if (messages[i] && messages[i].role === 'user') { lastUser = i; break; }
-  const userMsg = lastUser >= 0 ? messages[lastUser] : null;
-  const userText = userMsg ? contentText(userMsg.content) : '';
-  const images = userMsg ? countImages(userMsg.content) : 0;
-  const last = messages[messages.length - 1];
-  if (last && last.role === 'tool') return { kind: 'text', text: `Tool said: ${contentText(last.content)}` };
-  const tools = Array.isArray(body.tools) ? body.tools.filter((t) => t && t.function && t.function.name) : [];
-  const toolAfterUser = messages.slice(lastUser + 1).some((m) => m && m.role === 'tool');
-  if (tools.length && !toolAfterUser && body.tool_choice !== 'none') {
-    let name = tools[0].function.name;
-    if (body.tool_choice && body.tool_choice.function && body.tool_choice.function.name) name = body.tool_choice.function.name;
-    return { kind: 'tool', id: 'call_' + randAlnum(24), name, args: JSON.stringify({ q: userText }) };
-  }
-  return { kind: 'text', text: `Echo: ${userText}${images ? ` [images: ${images}]` : ''}` };
+  return echoPlan(body, {
+    toolCall(tools, userText) {
+      let name = tools[0].function.name;
+      if (body.tool_choice && body.tool_choice.function && body.tool_choice.function.name) name = body.tool_choice.function.name;
+      return { kind: 'tool', id: 'call_' + randAlnum(24), name, args: JSON.stringify({ q: userText }) };
+    },
+  });
 }
 
 function usageOf(body, plan) {
-  const messages = Array.isArray(body.messages) ? body.messages : [];
-  let prompt = 0;
-  for (const m of messages) prompt += words(contentText(m && m.content)) + 1;
+  const prompt = promptWords(Array.isArray(body.messages) ? body.messages : []);
   const completion = plan.kind === 'text' ? words(plan.text) : words(plan.args);
   return {
     completion_tokens: completion,
@@ -202,12 +155,6 @@ function completion(body, plan, deployment, id, created) {
   };
 }
 
-function pieces(s) {
-  let p = s.match(/\s*\S+|\s+$/g) || [];
-  if (p.length < 2 && s.length >= 2) p = [s.slice(0, Math.ceil(s.length / 2)), s.slice(Math.ceil(s.length / 2))];
-  return p.length ? p : [s];
-}
-
 function streamChunks(body, plan, deployment, id, created) {
   const includeUsage = !!(body.stream_options && body.stream_options.include_usage);
   const model = modelOf(deployment);
@@ -219,39 +166,19 @@ function streamChunks(body, plan, deployment, id, created) {
   const out = [{ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: promptFilter() }];
   out.push(chunk({ content: '', refusal: null, role: 'assistant' }));
   if (plan.kind === 'text') {
-    for (const p of pieces(plan.text)) out.push(chunk({ content: p }, null, contentFilter()));
+    for (const p of splitPieces(plan.text)) out.push(chunk({ content: p }, null, contentFilter()));
     out.push(chunk({}, 'stop'));
   } else {
     out.push(chunk({ tool_calls: [{ function: { arguments: '', name: plan.name }, id: plan.id, index: 0, type: 'function' }] }));
-    const n = Math.min(4, Math.max(1, Math.ceil(plan.args.length / 8)));
-    const size = Math.ceil(plan.args.length / n);
-    for (let i = 0; i < plan.args.length; i += size) {
-      out.push(chunk({ tool_calls: [{ function: { arguments: plan.args.slice(i, i + size) }, index: 0 }] }));
-    }
+    for (const frag of splitArgs(plan.args)) out.push(chunk({ tool_calls: [{ function: { arguments: frag }, index: 0 }] }));
     out.push(chunk({}, 'tool_calls'));
   }
   if (includeUsage) out.push({ choices: [], created, id, model, object: 'chat.completion.chunk', system_fingerprint: 'fp_b705f0c291', usage: usageOf(body, plan) });
   return out;
 }
 
-const sse = (o) => `data: ${JSON.stringify(o)}\n\n`;
-function writeAsync(res, data) {
-  return new Promise((resolve) => {
-    if (res.destroyed || res.writableEnded) return resolve(false);
-    res.write(data, () => resolve(!res.destroyed));
-  });
-}
-function stall(res) {
-  const t = later(STALL_MS, () => res.socket && res.socket.destroy());
-  res.on('close', () => { clearTimeout(t); timers.delete(t); });
-}
-
 async function answer(req, res, body, deployment, apiVersion, started) {
-  const slow = /slow-(\d+)/.exec(deployment);
-  if (slow) {
-    await sleep(Number(slow[1]));
-    if (res.destroyed) return;
-  }
+  if (!(await slowDown(deployment, res))) return;
   for (const kind of ['fail-429', 'fail-500', 'fail-400', 'fail-401']) {
     if (deployment.includes(kind)) return cannedError(res, kind, started, apiVersion);
   }
@@ -267,8 +194,7 @@ async function answer(req, res, body, deployment, apiVersion, started) {
     if (!cut) return sendJson(res, 200, obj, started);
     const full = Buffer.from(JSON.stringify(obj));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': full.length, ...headers(started) });
-    res.write(full.subarray(0, full.length >> 1), () => later(20, () => res.socket && res.socket.destroy()));
-    return;
+    return writeHalf(res, full);
   }
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...headers(started) });
   res.flushHeaders();
@@ -277,15 +203,9 @@ async function answer(req, res, body, deployment, apiVersion, started) {
     await writeAsync(res, sse(chunks[0]));
     return stall(res);
   }
-  for (const c of cut ? chunks.slice(0, 4) : chunks) {
-    if (!(await writeAsync(res, sse(c)))) return;
-    if (CHUNK_DELAY_MS) await sleep(CHUNK_DELAY_MS);
-  }
-  if (cut) {
-    later(20, () => res.socket && res.socket.destroy());
-    return;
-  }
-  res.end('data: [DONE]\n\n');
+  if (!(await writeEach(res, (cut ? chunks.slice(0, 4) : chunks).map(sse)))) return;
+  if (cut) dieSoon(res);
+  else res.end('data: [DONE]\n\n');
 }
 
 // ---------------------------------------------------------------- routing
@@ -297,17 +217,11 @@ async function handle(req, res, raw) {
   const url = new URL(req.url, 'http://mock');
   const path = url.pathname;
   if (path.startsWith('/__mock/')) {
-    if (path === '/__mock/requests' && req.method === 'GET') return sendJson(res, 200, requestLog);
-    if (path === '/__mock/requests' && req.method === 'DELETE') {
-      requestLog.length = 0;
-      return sendJson(res, 200, { cleared: true });
-    }
+    if (introspect(req, path, (status, obj) => sendJson(res, status, obj))) return;
     return notFound(res, started);
   }
-  let body = null;
-  if (raw.length) { try { body = JSON.parse(raw); } catch { body = raw; } }
-  requestLog.push({ method: req.method, path, url: req.url, headers: req.headers, body });
-  while (requestLog.length > LOG_MAX) requestLog.shift();
+  const body = loggedBody(raw);
+  record({ method: req.method, path, url: req.url, headers: req.headers, body });
 
   const m = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(path);
   const apiVersion = url.searchParams.get('api-version');
@@ -322,32 +236,4 @@ async function handle(req, res, raw) {
   return answer(req, res, body, decodeURIComponent(m[1]), apiVersion, started);
 }
 
-const server = http.createServer((req, res) => {
-  const parts = [];
-  req.on('data', (d) => parts.push(d));
-  req.on('end', () => {
-    handle(req, res, Buffer.concat(parts).toString('utf8')).catch((err) => {
-      process.stderr.write(`azure-mock: ${err && err.stack ? err.stack : err}\n`);
-      if (!res.headersSent) sendJson(res, 500, azureError('InternalServerError', 'mock internal error'));
-      else res.destroy();
-    });
-  });
-  req.on('error', () => {});
-});
-server.keepAliveTimeout = 65000;
-server.headersTimeout = 66000;
-server.requestTimeout = 0;
-
-let stopping = false;
-function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  for (const t of timers) clearTimeout(t);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 500).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-server.on('error', (err) => { process.stderr.write(`azure-mock: ${err.message}\n`); process.exit(2); });
-server.listen(PORT, HOST, () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
+serve(args, handle, (res) => sendJson(res, 500, azureError('InternalServerError', 'mock internal error')));

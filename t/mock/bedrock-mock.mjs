@@ -59,60 +59,20 @@
 //
 // Environment: MOCK_CHUNK_DELAY_MS (delay between frames, default 2).
 
-import http from 'node:http';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
+import {
+  mockName, parseArgs, stall, dieSoon, record, loggedBody, introspect, randAlnum, words, splitPieces,
+  writeAsync, writeEach, writeHalf, slowDown, serve,
+} from './mock-lib.mjs';
 
-function parseArgs(argv) {
-  const out = { port: 0, host: '127.0.0.1' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--port') out.port = Number(argv[++i]);
-    else if (a.startsWith('--port=')) out.port = Number(a.slice(7));
-    else if (a === '--host') out.host = argv[++i];
-    else if (a.startsWith('--host=')) out.host = a.slice(7);
-    else fail(`unknown argument ${a}`);
-  }
-  if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) fail('bad --port');
-  return out;
-}
-
-function fail(msg) {
-  process.stderr.write(`bedrock-mock: ${msg}\n`);
-  process.exit(2);
-}
-
-const args = parseArgs(process.argv.slice(2));
+mockName('bedrock-mock');
+const args = parseArgs();
 const ACCESS_KEY = process.env.MOCK_AWS_ACCESS_KEY_ID || 'AKIAFLOOPYTEST000001';
 const SECRET_KEY = process.env.MOCK_AWS_SECRET_ACCESS_KEY || 'floopy/test/secret/key/0000000000000000000';
 const REGION = process.env.MOCK_AWS_REGION || 'us-east-1';
 const API_KEY = process.env.MOCK_BEDROCK_API_KEY || '';
-const CHUNK_DELAY_MS = Math.max(0, Number(process.env.MOCK_CHUNK_DELAY_MS ?? 2) || 0);
-const STALL_MS = 120000;
-const LOG_MAX = 200;
 const ERR_NS = ':http://internal.amazon.com/coral/com.amazon.bedrock/';
-
-const requestLog = [];
-const timers = new Set();
-
-function later(ms, fn) {
-  const t = setTimeout(() => {
-    timers.delete(t);
-    fn();
-  }, ms);
-  timers.add(t);
-  return t;
-}
-const sleep = (ms) => new Promise((resolve) => later(ms, resolve));
-
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-function randAlnum(n) {
-  const bytes = crypto.randomBytes(n);
-  let s = '';
-  for (let i = 0; i < n; i++) s += ALNUM[bytes[i] % ALNUM.length];
-  return s;
-}
-const words = (s) => (typeof s === 'string' ? s.split(/\s+/).filter(Boolean).length : 0);
 
 // ---------------------------------------------------------------- SigV4 verification
 
@@ -294,12 +254,6 @@ function converseAnswer(body, plan, model) {
   };
 }
 
-function splitPieces(s) {
-  let pieces = s.match(/\s*\S+|\s+$/g) || [];
-  if (pieces.length < 2 && s.length >= 2) pieces = [s.slice(0, Math.ceil(s.length / 2)), s.slice(Math.ceil(s.length / 2))];
-  return pieces.length ? pieces : [s];
-}
-
 function streamFrames(body, plan, model) {
   const frames = [eventFrame('messageStart', { role: 'assistant' })];
   if (plan.kind === 'text') {
@@ -318,28 +272,7 @@ function streamFrames(body, plan, model) {
   return frames;
 }
 
-function writeAsync(res, data) {
-  return new Promise((resolve) => {
-    if (res.destroyed || res.writableEnded) return resolve(false);
-    res.write(data, () => resolve(!res.destroyed));
-  });
-}
-
-function stall(res) {
-  const t = later(STALL_MS, () => res.socket && res.socket.destroy());
-  res.on('close', () => {
-    clearTimeout(t);
-    timers.delete(t);
-  });
-}
-
-async function sendFrames(res, frames) {
-  for (const f of frames) {
-    if (!(await writeAsync(res, f))) return false;
-    if (CHUNK_DELAY_MS) await sleep(CHUNK_DELAY_MS);
-  }
-  return true;
-}
+const sendFrames = writeEach;
 
 const CANNED = [
   ['fail-429', 429, 'ThrottlingException', 'Too many requests, please wait before trying again.', { 'retry-after': '7' }],
@@ -351,11 +284,7 @@ const CANNED = [
 ];
 
 async function answer(req, res, body, model, stream) {
-  const slow = /slow-(\d+)/.exec(model);
-  if (slow) {
-    await sleep(Number(slow[1]));
-    if (res.destroyed) return;
-  }
+  if (!(await slowDown(model, res))) return;
   for (const [kind, status, type, message, extra] of CANNED) {
     if (model.includes(kind)) return awsError(res, status, type, message, extra);
   }
@@ -368,8 +297,7 @@ async function answer(req, res, body, model, stream) {
     const full = Buffer.from(JSON.stringify(converseAnswer(body, plan, model)));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': full.length, 'x-amzn-requestid': reqId });
     if (!model.includes('cut')) return res.end(full);
-    res.write(full.subarray(0, Math.floor(full.length / 2)), () => later(20, () => res.socket && res.socket.destroy()));
-    return;
+    return writeHalf(res, full);
   }
   res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': reqId });
   res.flushHeaders();
@@ -380,7 +308,7 @@ async function answer(req, res, body, model, stream) {
   }
   if (model.includes('cut')) {
     await sendFrames(res, frames.slice(0, 3));
-    later(20, () => res.socket && res.socket.destroy());
+    dieSoon(res);
     return;
   }
   if (model.includes('exc-throttle') || model.includes('exc-model')) {
@@ -415,24 +343,14 @@ function sendJson(res, status, obj) {
 async function handle(req, res, raw) {
   const [rawPath, query = ''] = req.url.split('?');
   if (rawPath.startsWith('/__mock/')) {
-    if (rawPath === '/__mock/requests' && req.method === 'GET') return sendJson(res, 200, requestLog);
-    if (rawPath === '/__mock/requests' && req.method === 'DELETE') {
-      requestLog.length = 0;
-      return sendJson(res, 200, { cleared: true });
-    }
+    if (introspect(req, rawPath, (status, obj) => sendJson(res, status, obj))) return;
     return awsError(res, 404, 'UnknownOperationException', 'unknown mock endpoint');
   }
   const m = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(rawPath);
-  let body = null;
-  try {
-    body = raw.length ? JSON.parse(raw.toString('utf8')) : null;
-  } catch {
-    body = raw.toString('utf8');
-  }
+  const body = loggedBody(raw);
   const sig = verifySigV4(req, rawPath, query, raw);
   const model = m ? decodeURIComponent(m[1]) : null;
-  requestLog.push({ method: req.method, path: req.url, headers: req.headers, body, model, sigv4: { ok: sig.ok, error: sig.error ? sig.error[1] : null, canonical: sig.canonical || null } });
-  while (requestLog.length > LOG_MAX) requestLog.shift();
+  record({ method: req.method, path: req.url, headers: req.headers, body, model, sigv4: { ok: sig.ok, error: sig.error ? sig.error[1] : null, canonical: sig.canonical || null } });
 
   if (!sig.ok) return awsError(res, sig.error[0], sig.error[1], sig.error[2]);
   if (!m || req.method !== 'POST') return awsError(res, 404, 'UnknownOperationException', `no operation for ${req.method} ${rawPath}`);
@@ -453,34 +371,4 @@ async function handle(req, res, raw) {
   return answer(req, res, body, model, m[2] === 'converse-stream');
 }
 
-const server = http.createServer((req, res) => {
-  const parts = [];
-  req.on('data', (d) => parts.push(d));
-  req.on('end', () => {
-    handle(req, res, Buffer.concat(parts)).catch((err) => {
-      process.stderr.write(`bedrock-mock: ${err && err.stack ? err.stack : err}\n`);
-      if (!res.headersSent) awsError(res, 500, 'InternalServerException', 'mock internal error');
-      else res.destroy();
-    });
-  });
-  req.on('error', () => {});
-});
-server.keepAliveTimeout = 65000;
-server.headersTimeout = 66000;
-server.requestTimeout = 0;
-
-let stopping = false;
-function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  for (const t of timers) clearTimeout(t);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 500).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-server.on('error', (err) => fail(err.message));
-server.listen(args.port, args.host, () => {
-  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
-});
+serve(args, handle, (res) => awsError(res, 500, 'InternalServerException', 'mock internal error'), { raw: true });

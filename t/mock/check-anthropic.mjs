@@ -6,63 +6,11 @@
 //
 //   node t/mock/check-anthropic.mjs
 
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import readline from 'node:readline';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
+import { startMock, check, expectThrow, run } from './check-lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const MOCK = path.join(here, 'anthropic-mock.mjs');
 const KEY = 'sk-ant-mock-check';
-const children = [];
-
-function startMock(env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MOCK, '--port', '0'], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    children.push(child);
-    const rl = readline.createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error('mock did not report its port')), 5000);
-    rl.once('line', (line) => {
-      clearTimeout(timer);
-      try {
-        resolve({ base: `http://127.0.0.1:${JSON.parse(line).port}` });
-      } catch {
-        reject(new Error(`bad first line from mock: ${line}`));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`mock exited early (${code})`)));
-  });
-}
-
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`not ok - ${name}`);
-    console.log(`  ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 6).join('\n  ')}`);
-  }
-}
-
-async function expectThrow(promise, Cls) {
-  try {
-    await promise;
-  } catch (err) {
-    if (Cls) assert.ok(err instanceof Cls, `expected ${Cls.name}, got ${err?.constructor?.name}: ${err?.message}`);
-    return err;
-  }
-  assert.fail(`expected ${Cls ? Cls.name : 'an error'}, got success`);
-}
-
 const TOOLS = [
   { name: 'lookup', description: 'look something up', input_schema: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] } },
   { name: 'other', input_schema: { type: 'object', properties: {} } },
@@ -70,7 +18,7 @@ const TOOLS = [
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 async function main() {
-  const { base } = await startMock({ ANTHROPIC_MOCK_REQUIRE_KEY: KEY });
+  const { base } = await startMock('anthropic-mock.mjs', { env: { ANTHROPIC_MOCK_REQUIRE_KEY: KEY } });
   const client = new Anthropic({ apiKey: KEY, baseURL: base, maxRetries: 0, timeout: 10000 });
   const user = (content) => ({ role: 'user', content });
 
@@ -212,16 +160,6 @@ async function main() {
     await expectThrow(quick.messages.create({ model: 'stall', max_tokens: 5, messages: [user('x')] }), Anthropic.APIConnectionTimeoutError);
   });
 
-  console.log(`${passed} passed, ${failed} failed`);
 }
 
-main()
-  .catch((err) => {
-    failed++;
-    console.log(`not ok - harness: ${err && err.stack ? err.stack : err}`);
-    console.log(`${passed} passed, ${failed} failed`);
-  })
-  .finally(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    process.exitCode = failed ? 1 : 0;
-  });
+await run(main);

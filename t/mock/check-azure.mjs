@@ -6,61 +6,16 @@
 //
 //   node t/mock/check-azure.mjs
 
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import readline from 'node:readline';
 import assert from 'node:assert/strict';
 import { AzureOpenAI, APIError, RateLimitError, InternalServerError, BadRequestError, AuthenticationError, APIConnectionError } from 'openai';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const children = [];
-
-function startMock(file, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, file), '--port', '0'], {
-      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    children.push(child);
-    const rl = readline.createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error('mock did not report its port')), 5000);
-    rl.once('line', (line) => {
-      clearTimeout(timer);
-      const { port } = JSON.parse(line);
-      resolve({ port, base: `http://127.0.0.1:${port}` });
-    });
-    child.once('exit', (code) => reject(new Error(`mock exited early (${code})`)));
-  });
-}
-
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`not ok - ${name}\n  ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 6).join('\n  ')}`);
-  }
-}
-
-async function expectThrow(promise, Cls) {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof Cls, `expected ${Cls.name}, got ${err && err.constructor && err.constructor.name}: ${err && err.message}`);
-    return err;
-  }
-  assert.fail(`expected ${Cls.name}, got success`);
-}
+import { startMock, check, expectThrow, run } from './check-lib.mjs';
 
 const user = (content) => ({ role: 'user', content });
 const TOOLS = [{ type: 'function', function: { name: 'lookup', description: 'look up', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }];
 
 async function main() {
-  const mock = await startMock('azure-mock.mjs', { MOCK_CHUNK_DELAY_MS: '1', MOCK_REQUIRE_KEY: 'az-test-key' });
+  const mock = await startMock('azure-mock.mjs', { env: { MOCK_CHUNK_DELAY_MS: '1', MOCK_REQUIRE_KEY: 'az-test-key' } });
   const az = (deployment, opts = {}) => new AzureOpenAI({
     endpoint: mock.base, apiKey: 'az-test-key', apiVersion: '2024-10-21', deployment, maxRetries: 0, timeout: 10000, ...opts,
   });
@@ -178,12 +133,4 @@ async function main() {
   void APIError;
 }
 
-try {
-  await main();
-} catch (e) {
-  failed++;
-  console.log(`not ok - harness: ${e.stack || e}`);
-}
-for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run(main);

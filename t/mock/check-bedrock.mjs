@@ -9,10 +9,6 @@
 //   node t/mock/check-bedrock.mjs --capture  also prints one SDK-signed Converse request
 //                                            (for the SigV4 unit test)
 
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import readline from 'node:readline';
 import assert from 'node:assert/strict';
 import {
   BedrockRuntimeClient,
@@ -23,50 +19,11 @@ import {
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { startMock, check as checkWith, expectThrow, run } from './check-lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const MOCK = path.join(here, 'bedrock-mock.mjs');
+const check = (name, fn) => checkWith(name, fn, { stackLines: 8 });
 const CREDS = { accessKeyId: 'AKIAFLOOPYTEST000001', secretAccessKey: 'floopy/test/secret/key/0000000000000000000' };
 const MODEL = 'anthropic.claude-3-5-sonnet-20241022-v2:0';
-let child;
-
-function startMock() {
-  return new Promise((resolve, reject) => {
-    child = spawn(process.execPath, [MOCK, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const rl = readline.createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error('mock did not report its port')), 5000);
-    rl.once('line', (line) => {
-      clearTimeout(timer);
-      resolve(JSON.parse(line).port);
-    });
-    child.once('exit', (code) => reject(new Error(`mock exited early (${code})`)));
-  });
-}
-
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`not ok - ${name}`);
-    console.log(`  ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 8).join('\n  ')}`);
-  }
-}
-
-async function expectThrow(promise, Cls) {
-  try {
-    await promise;
-  } catch (err) {
-    if (Cls) assert.ok(err instanceof Cls, `expected ${Cls.name}, got ${err && err.name}: ${err && err.message}`);
-    return err;
-  }
-  assert.fail('expected an error, got success');
-}
-
 const user = (text, extra = []) => ({ role: 'user', content: [{ text }, ...extra] });
 const TOOLS = {
   tools: [{ toolSpec: { name: 'lookup', description: 'look something up', inputSchema: { json: { type: 'object', properties: { q: { type: 'string' } } } } } }],
@@ -89,7 +46,7 @@ async function collect(stream) {
 }
 
 async function main() {
-  const port = await startMock();
+  const { port } = await startMock('bedrock-mock.mjs');
   const base = `http://127.0.0.1:${port}`;
   const client = new BedrockRuntimeClient({
     region: 'us-east-1',
@@ -199,12 +156,4 @@ async function main() {
   });
 }
 
-try {
-  await main();
-} catch (err) {
-  failed++;
-  console.log(`not ok - setup: ${err && err.stack ? err.stack : err}`);
-}
-if (child && child.exitCode === null) child.kill('SIGTERM');
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run(main, 'setup');

@@ -16,14 +16,9 @@
 //
 //   node t/mock/check-cohere.mjs
 
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import readline from 'node:readline';
 import assert from 'node:assert/strict';
+import { startMock, check, run } from './check-lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const children = [];
 const KEY = 'co-test-key';
 
 // ---------------------------------------------------------------- documented examples
@@ -73,35 +68,6 @@ function sameShape(got, doc, where = '$') {
 
 // ---------------------------------------------------------------- harness
 
-function startMock(env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, 'cohere-mock.mjs'), '--port', '0'], {
-      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    children.push(child);
-    const rl = readline.createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error('mock did not report its port')), 5000);
-    rl.once('line', (line) => {
-      clearTimeout(timer);
-      resolve({ base: `http://127.0.0.1:${JSON.parse(line).port}` });
-    });
-    child.once('exit', (code) => reject(new Error(`mock exited early (${code})`)));
-  });
-}
-
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`not ok - ${name}\n  ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 6).join('\n  ')}`);
-  }
-}
-
 let BASE;
 async function chat(body, { key = KEY } = {}) {
   const headers = { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' };
@@ -141,7 +107,7 @@ const user = (content) => ({ role: 'user', content });
 const TOOLS = [{ type: 'function', function: { name: 'get_weather', description: 'gets the weather', parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] } } }];
 
 async function main() {
-  BASE = (await startMock({ MOCK_CHUNK_DELAY_MS: '1', MOCK_REQUIRE_KEY: KEY })).base;
+  BASE = (await startMock('cohere-mock.mjs', { env: { MOCK_CHUNK_DELAY_MS: '1', MOCK_REQUIRE_KEY: KEY } })).base;
 
   await check('plain answer has the documented shape', async () => {
     const r = await chat({ model: 'command-a-03-2025', messages: [{ role: 'system', content: 'Be terse.' }, user('what is an LLM')] });
@@ -259,12 +225,4 @@ async function main() {
   });
 }
 
-try {
-  await main();
-} catch (e) {
-  failed++;
-  console.log(`not ok - harness: ${e.stack || e}`);
-}
-for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run(main);

@@ -6,14 +6,10 @@
 //
 //   node t/mock/check-compat.mjs
 
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import readline from 'node:readline';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { startMock, check as checkWith, run } from './check-lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const BASES = {
   deepseek: '', mistral: '/v1', xai: '/v1', groq: '/openai/v1', cerebras: '/v1', sambanova: '/v1',
   together: '/v1', fireworks: '/inference/v1', perplexity: '', ai21: '/studio/v1',
@@ -21,26 +17,7 @@ const BASES = {
 };
 const TOOLS = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }];
 
-function startMock() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, 'compat-mock.mjs'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const rl = readline.createInterface({ input: child.stdout });
-    rl.once('line', (line) => resolve({ child, port: JSON.parse(line).port }));
-    child.once('exit', (code) => reject(new Error(`mock exited (${code})`)));
-  });
-}
-
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-  } catch (err) {
-    failed++;
-    console.log(`not ok - ${name}\n  ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 4).join('\n  ')}`);
-  }
-}
+const check = (name, fn) => checkWith(name, fn, { quiet: true, stackLines: 4 });
 
 async function expectStatus(promise, status) {
   try {
@@ -52,8 +29,8 @@ async function expectStatus(promise, status) {
   throw new Error(`expected HTTP ${status}`);
 }
 
-const { child, port } = await startMock();
-try {
+const { port } = await startMock('compat-mock.mjs');
+await run(async () => {
   for (const [name, suffix] of Object.entries(BASES)) {
     const client = new OpenAI({ apiKey: 'k-test', baseURL: `http://127.0.0.1:${port}/${name}${suffix}`, maxRetries: 0, timeout: 5000 });
     const msgs = [{ role: 'user', content: 'hello there' }];
@@ -109,8 +86,4 @@ try {
   await check('mistral rejects call_ ids', () => expectStatus(c('mistral').chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: null, tool_calls: [{ id: 'call_abc', type: 'function', function: { name: 'f', arguments: '{}' } }] }, { role: 'tool', tool_call_id: 'call_abc', content: '1' }] }), 400));
   await check('ai21 rejects content parts', () => expectStatus(c('ai21').chat.completions.create({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }] }] }), 422));
   await check('deepseek-reasoner rejects logprobs', () => expectStatus(c('deepseek').chat.completions.create({ model: 'deepseek-reasoner', messages: [{ role: 'user', content: 'x' }], logprobs: true }), 400));
-} finally {
-  child.kill('SIGTERM');
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+});

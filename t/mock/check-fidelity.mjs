@@ -5,66 +5,10 @@
 //
 //   node t/mock/check-fidelity.mjs
 
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import readline from 'node:readline';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const MOCK = path.join(here, 'openai-mock.mjs');
-const children = [];
-
-function startMock(env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MOCK, '--port', '0', '--host', '127.0.0.1'], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    children.push(child);
-    const rl = readline.createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error('mock did not report its port')), 5000);
-    rl.once('line', (line) => {
-      clearTimeout(timer);
-      try {
-        const { port } = JSON.parse(line);
-        resolve({ child, port, base: `http://127.0.0.1:${port}` });
-      } catch (e) {
-        reject(new Error(`bad first line from mock: ${line}`));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`mock exited early (${code})`)));
-  });
-}
-
-function stopAll() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-}
-
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`not ok - ${name}`);
-    console.log(`  ${String(err && err.stack ? err.stack : err).split('\n').slice(0, 6).join('\n  ')}`);
-  }
-}
-
-async function expectThrow(promise, Cls) {
-  try {
-    await promise;
-  } catch (err) {
-    if (Cls) assert.ok(err instanceof Cls, `expected ${Cls.name}, got ${err && err.constructor && err.constructor.name}: ${err && err.message}`);
-    return err;
-  }
-  assert.fail(`expected ${Cls ? Cls.name : 'an error'}, got success`);
-}
+import { startMock, check, expectThrow, run } from './check-lib.mjs';
 
 const user = (content) => ({ role: 'user', content });
 const TOOLS = [
@@ -80,7 +24,7 @@ const TOOLS = [
 ];
 
 async function main() {
-  const mock = await startMock({ MOCK_CHUNK_DELAY_MS: '1' });
+  const mock = await startMock('openai-mock.mjs', { env: { MOCK_CHUNK_DELAY_MS: '1' }, args: ['--host', '127.0.0.1'] });
   const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${mock.base}/v1`, maxRetries: 0, timeout: 10000 });
 
   await check('plain completion: shape, echo, usage, headers', async () => {
@@ -387,7 +331,7 @@ async function main() {
     assert.deepEqual(st, { total: 3, models: { 'gpt-4o-mini': 2, 'fail-500': 1 } });
   });
 
-  const keyed = await startMock({ MOCK_REQUIRE_KEY: 'sk-right-key-123' });
+  const keyed = await startMock('openai-mock.mjs', { env: { MOCK_REQUIRE_KEY: 'sk-right-key-123' }, args: ['--host', '127.0.0.1'] });
   await check('MOCK_REQUIRE_KEY enforces the Authorization header', async () => {
     const bad = new OpenAI({ apiKey: 'sk-wrong-key-456', baseURL: `${keyed.base}/v1`, maxRetries: 0 });
     const err = await expectThrow(bad.chat.completions.create({ model: 'm', messages: [user('a')] }), OpenAI.AuthenticationError);
@@ -415,13 +359,4 @@ async function main() {
   });
 }
 
-try {
-  await main();
-} catch (err) {
-  failed++;
-  console.log(`not ok - setup: ${err && err.stack ? err.stack : err}`);
-} finally {
-  stopAll();
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run(main, 'setup');

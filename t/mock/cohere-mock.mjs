@@ -32,42 +32,17 @@
 // message, "Tool said: <content>" after a tool result. Images sent to a model whose name lacks
 // "vision" get a 400.
 
-import http from 'node:http';
 import crypto from 'node:crypto';
+import {
+  mockName, parseArgs, stall, dieSoon, record, loggedBody, introspect, randAlnum, words, countImages,
+  promptWords, echoPlan, splitPieces, splitArgs, sseEvent, writeAsync, writeEach, writeHalf, slowDown, serve,
+} from './mock-lib.mjs';
 
-function arg(name, dflt) {
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === `--${name}`) return argv[i + 1];
-    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
-  }
-  return dflt;
-}
-
-const PORT = Number(arg('port', '0'));
-const HOST = arg('host', '127.0.0.1');
+mockName('cohere-mock');
+const args = parseArgs({ strict: false });
 const REQUIRE_KEY = process.env.MOCK_REQUIRE_KEY || '';
-const CHUNK_DELAY_MS = Math.max(0, Number(process.env.MOCK_CHUNK_DELAY_MS ?? 2) || 0);
-const STALL_MS = 120000;
-const LOG_MAX = 200;
 const TEMPLATE_TOKENS = 7;
-
-const requestLog = [];
-const timers = new Set();
-function later(ms, fn) {
-  const t = setTimeout(() => { timers.delete(t); fn(); }, ms);
-  timers.add(t);
-  return t;
-}
-const sleep = (ms) => new Promise((r) => later(ms, r));
-const words = (s) => (typeof s === 'string' ? s.split(/\s+/).filter(Boolean).length : 0);
-const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
-function randId(n) {
-  const b = crypto.randomBytes(n);
-  let s = '';
-  for (let i = 0; i < n; i++) s += ALNUM[b[i] % ALNUM.length];
-  return s;
-}
+const randId = (n) => randAlnum(n, 'abcdefghijklmnopqrstuvwxyz0123456789');
 
 // Text of a Cohere message's content: a string, or text parts (and tool documents) joined.
 function contentText(content) {
@@ -79,7 +54,6 @@ function contentText(content) {
     return null;
   }).filter((s) => s !== null).join(' ');
 }
-const countImages = (c) => (Array.isArray(c) ? c.filter((p) => p && p.type === 'image_url').length : 0);
 
 function sendJson(res, status, obj, extra = {}) {
   if (res.destroyed || res.headersSent) return;
@@ -116,26 +90,18 @@ function cannedError(res, kind) {
 // ---------------------------------------------------------------- the answer
 
 function planReply(body) {
-  const messages = Array.isArray(body.messages) ? body.messages : [];
-  let lastUser = -1;
-  for (let i = messages.length - 1; i >= 0; i--) if (messages[i] && messages[i].role === 'user') { lastUser = i; break; }
-  const userMsg = lastUser >= 0 ? messages[lastUser] : null;
-  const userText = userMsg ? contentText(userMsg.content) : '';
-  const images = userMsg ? countImages(userMsg.content) : 0;
-  const last = messages[messages.length - 1];
-  if (last && last.role === 'tool') return { kind: 'text', text: `Tool said: ${contentText(last.content)}` };
-  const tools = Array.isArray(body.tools) ? body.tools.filter((t) => t && t.function && t.function.name) : [];
-  const toolAfterUser = messages.slice(lastUser + 1).some((m) => m && m.role === 'tool');
-  if (tools.length && !toolAfterUser && body.tool_choice !== 'NONE') {
-    const name = tools[0].function.name;
-    return { kind: 'tool', id: `${name}_${randId(12)}`, name, plan: `I will call ${name}.`, args: JSON.stringify({ q: userText }) };
-  }
-  return { kind: 'text', text: `Echo: ${userText}${images ? ` [images: ${images}]` : ''}` };
+  return echoPlan(body, {
+    text: contentText,
+    none: 'NONE',
+    toolCall(tools, userText) {
+      const name = tools[0].function.name;
+      return { kind: 'tool', id: `${name}_${randId(12)}`, name, plan: `I will call ${name}.`, args: JSON.stringify({ q: userText }) };
+    },
+  });
 }
 
 function usageOf(body, plan) {
-  let input = 0;
-  for (const m of Array.isArray(body.messages) ? body.messages : []) input += words(contentText(m && m.content)) + 1;
+  const input = promptWords(Array.isArray(body.messages) ? body.messages : [], contentText);
   const output = plan.kind === 'text' ? words(plan.text) : words(plan.args);
   return {
     billed_units: { input_tokens: input, output_tokens: output },
@@ -157,26 +123,18 @@ function answerObject(body, plan, id) {
   return { id, message, finish_reason: finishOf(String(body.model), plan), usage: usageOf(body, plan) };
 }
 
-function pieces(s) {
-  let p = s.match(/\s*\S+|\s+$/g) || [];
-  if (p.length < 2 && s.length >= 2) p = [s.slice(0, Math.ceil(s.length / 2)), s.slice(Math.ceil(s.length / 2))];
-  return p.length ? p : [s];
-}
-
 // The stream's events as [event, data] pairs.
 function streamEvents(body, plan, id) {
   const ev = [['message-start', { id, type: 'message-start', delta: { message: { role: 'assistant', content: [], tool_plan: '', tool_calls: [], citations: [] } } }]];
   if (plan.kind === 'text') {
     ev.push(['content-start', { type: 'content-start', index: 0, delta: { message: { content: { type: 'text', text: '' } } } }]);
-    for (const p of pieces(plan.text)) ev.push(['content-delta', { type: 'content-delta', index: 0, delta: { message: { content: { text: p } } } }]);
+    for (const p of splitPieces(plan.text)) ev.push(['content-delta', { type: 'content-delta', index: 0, delta: { message: { content: { text: p } } } }]);
     ev.push(['content-end', { type: 'content-end', index: 0 }]);
   } else {
-    for (const p of pieces(plan.plan)) ev.push(['tool-plan-delta', { type: 'tool-plan-delta', delta: { message: { tool_plan: p } } }]);
+    for (const p of splitPieces(plan.plan)) ev.push(['tool-plan-delta', { type: 'tool-plan-delta', delta: { message: { tool_plan: p } } }]);
     ev.push(['tool-call-start', { type: 'tool-call-start', index: 0, delta: { message: { tool_calls: { id: plan.id, type: 'function', function: { name: plan.name, arguments: '' } } } } }]);
-    const n = Math.min(4, Math.max(1, Math.ceil(plan.args.length / 8)));
-    const size = Math.ceil(plan.args.length / n);
-    for (let i = 0; i < plan.args.length; i += size) {
-      ev.push(['tool-call-delta', { type: 'tool-call-delta', index: 0, delta: { message: { tool_calls: { function: { arguments: plan.args.slice(i, i + size) } } } } }]);
+    for (const frag of splitArgs(plan.args)) {
+      ev.push(['tool-call-delta', { type: 'tool-call-delta', index: 0, delta: { message: { tool_calls: { function: { arguments: frag } } } } }]);
     }
     ev.push(['tool-call-end', { type: 'tool-call-end', index: 0 }]);
   }
@@ -187,25 +145,11 @@ function streamEvents(body, plan, id) {
   return ev;
 }
 
-const sse = ([event, data]) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-function writeAsync(res, data) {
-  return new Promise((resolve) => {
-    if (res.destroyed || res.writableEnded) return resolve(false);
-    res.write(data, () => resolve(!res.destroyed));
-  });
-}
-function stall(res) {
-  const t = later(STALL_MS, () => res.socket && res.socket.destroy());
-  res.on('close', () => { clearTimeout(t); timers.delete(t); });
-}
+const sse = ([event, data]) => sseEvent(event, data);
 
 async function answer(req, res, body) {
   const model = String(body.model);
-  const slow = /slow-(\d+)/.exec(model);
-  if (slow) {
-    await sleep(Number(slow[1]));
-    if (res.destroyed) return;
-  }
+  if (!(await slowDown(model, res))) return;
   for (const kind of ['fail-429', 'fail-500', 'fail-400', 'fail-401']) if (model.includes(kind)) return cannedError(res, kind);
   const stallStream = model.includes('stall-stream');
   if (model.includes('stall') && !stallStream) return stall(res);
@@ -222,8 +166,7 @@ async function answer(req, res, body) {
     if (!cut) return sendJson(res, 200, obj);
     const full = Buffer.from(JSON.stringify(obj));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': full.length });
-    res.write(full.subarray(0, full.length >> 1), () => later(20, () => res.socket && res.socket.destroy()));
-    return;
+    return writeHalf(res, full);
   }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-debug-trace-id': randId(32) });
   res.flushHeaders();
@@ -233,15 +176,9 @@ async function answer(req, res, body) {
     return stall(res);
   }
   // cut: message-start, content-start and two deltas, then the connection dies
-  for (const e of cut ? events.slice(0, 4) : events) {
-    if (!(await writeAsync(res, sse(e)))) return;
-    if (CHUNK_DELAY_MS) await sleep(CHUNK_DELAY_MS);
-  }
-  if (cut) {
-    later(20, () => res.socket && res.socket.destroy());
-    return;
-  }
-  res.end();
+  if (!(await writeEach(res, (cut ? events.slice(0, 4) : events).map(sse)))) return;
+  if (cut) dieSoon(res);
+  else res.end();
 }
 
 // ---------------------------------------------------------------- routing
@@ -249,17 +186,11 @@ async function answer(req, res, body) {
 async function handle(req, res, raw) {
   const path = req.url.split('?')[0];
   if (path.startsWith('/__mock/')) {
-    if (path === '/__mock/requests' && req.method === 'GET') return sendJson(res, 200, requestLog);
-    if (path === '/__mock/requests' && req.method === 'DELETE') {
-      requestLog.length = 0;
-      return sendJson(res, 200, { cleared: true });
-    }
+    if (introspect(req, path, (status, obj) => sendJson(res, status, obj))) return;
     return sendJson(res, 404, cohereError(`Not found: ${path}`));
   }
-  let body = null;
-  if (raw.length) { try { body = JSON.parse(raw); } catch { body = raw; } }
-  requestLog.push({ method: req.method, path, headers: req.headers, body });
-  while (requestLog.length > LOG_MAX) requestLog.shift();
+  const body = loggedBody(raw);
+  record({ method: req.method, path, headers: req.headers, body });
 
   if (path !== '/v2/chat' || req.method !== 'POST') return sendJson(res, 404, cohereError(`Not found: ${req.method} ${path}`));
   const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization || '');
@@ -280,32 +211,4 @@ async function handle(req, res, raw) {
   return answer(req, res, body);
 }
 
-const server = http.createServer((req, res) => {
-  const parts = [];
-  req.on('data', (d) => parts.push(d));
-  req.on('end', () => {
-    handle(req, res, Buffer.concat(parts).toString('utf8')).catch((err) => {
-      process.stderr.write(`cohere-mock: ${err && err.stack ? err.stack : err}\n`);
-      if (!res.headersSent) sendJson(res, 500, cohereError('mock internal error'));
-      else res.destroy();
-    });
-  });
-  req.on('error', () => {});
-});
-server.keepAliveTimeout = 65000;
-server.headersTimeout = 66000;
-server.requestTimeout = 0;
-
-let stopping = false;
-function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  for (const t of timers) clearTimeout(t);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 500).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-server.on('error', (err) => { process.stderr.write(`cohere-mock: ${err.message}\n`); process.exit(2); });
-server.listen(PORT, HOST, () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
+serve(args, handle, (res) => sendJson(res, 500, cohereError('mock internal error')));

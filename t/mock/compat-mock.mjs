@@ -39,49 +39,19 @@
 // given and no tool result follows the last user message, "Tool said: <content>" after one.
 // GET /__mock/requests: the last 200 requests {method, path, headers, body}; DELETE clears.
 
-import http from 'node:http';
-import crypto from 'node:crypto';
+import {
+  mockName, parseArgs, stall, dieSoon, record, loggedBody, introspect, randAlnum, words, countImages,
+  promptWords, echoPlan, sseData as sse, writeAsync, writeEach, writeHalf, slowDown, serve,
+} from './mock-lib.mjs';
 
-let port = 0;
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i++) {
-  if (argv[i] === '--port') port = Number(argv[++i]);
-  else if (argv[i].startsWith('--port=')) port = Number(argv[i].slice(7));
-}
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  process.stderr.write('compat-mock: bad --port\n');
-  process.exit(2);
-}
+mockName('compat-mock');
+const args = parseArgs({ strict: false });
 
-const CHUNK_DELAY_MS = Math.max(0, Number(process.env.MOCK_CHUNK_DELAY_MS ?? 2) || 0);
-const STALL_MS = 120000;
-const requestLog = [];
-const timers = new Set();
-
-function later(ms, fn) {
-  const t = setTimeout(() => {
-    timers.delete(t);
-    fn();
-  }, ms);
-  timers.add(t);
-  return t;
-}
-const sleep = (ms) => new Promise((r) => later(ms, r));
-
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-function randAlnum(n) {
-  const b = crypto.randomBytes(n);
-  let s = '';
-  for (let i = 0; i < n; i++) s += ALNUM[b[i] % 62];
-  return s;
-}
-const words = (s) => (typeof s === 'string' ? s.split(/\s+/).filter(Boolean).length : 0);
 function contentText(c) {
   if (typeof c === 'string') return c;
   if (Array.isArray(c)) return c.filter((p) => p && p.type === 'text').map((p) => p.text).join(' ');
   return '';
 }
-const countImages = (c) => (Array.isArray(c) ? c.filter((p) => p && p.type === 'image_url').length : 0);
 const oaiError = (message, type, param = null, code = null) => ({ error: { message, type, param, code } });
 
 // ------------------------------------------------------------------ profiles
@@ -216,28 +186,17 @@ function errorBody(prof, message, type, code) {
 // ------------------------------------------------------------------ answers
 
 function planReply(prof, body) {
-  const msgs = body.messages;
-  let lastUser = -1;
-  for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i] && msgs[i].role === 'user') { lastUser = i; break; }
-  const user = lastUser >= 0 ? msgs[lastUser] : null;
-  const userText = user ? contentText(user.content) : '';
-  const last = msgs[msgs.length - 1];
-  if (last && last.role === 'tool') return { kind: 'text', text: `Tool said: ${contentText(last.content)}` };
-  const tools = Array.isArray(body.tools) ? body.tools.filter((t) => t && t.function && t.function.name) : [];
-  const toolAfter = msgs.slice(lastUser + 1).some((m) => m && m.role === 'tool');
-  if (tools.length && !toolAfter && body.tool_choice !== 'none') {
-    const id = prof.toolId ? prof.toolId() : 'call_' + randAlnum(24);
-    return { kind: 'tool', id, name: tools[0].function.name, args: JSON.stringify({ q: userText }) };
-  }
-  let text = `Echo: ${userText}`;
-  const images = user ? countImages(user.content) : 0;
-  if (images) text += ` [images: ${images}]`;
-  return { kind: 'text', text };
+  return echoPlan(body, {
+    text: contentText,
+    toolCall(tools, userText) {
+      const id = prof.toolId ? prof.toolId() : 'call_' + randAlnum(24);
+      return { kind: 'tool', id, name: tools[0].function.name, args: JSON.stringify({ q: userText }) };
+    },
+  });
 }
 
 function usageOf(prof, body, plan) {
-  let prompt = 0;
-  for (const m of body.messages) prompt += words(contentText(m && m.content)) + 1;
+  const prompt = promptWords(body.messages, contentText);
   const completion = plan.kind === 'text' ? words(plan.text) : words(plan.args);
   const u = {
     prompt_tokens: prompt,
@@ -304,25 +263,9 @@ function sendJson(res, status, obj, headers = {}) {
   res.end(body);
 }
 
-function writeAsync(res, data) {
-  return new Promise((resolve) => {
-    if (res.destroyed || res.writableEnded) return resolve(false);
-    res.write(data, () => resolve(!res.destroyed));
-  });
-}
-
-function stall(res) {
-  const t = later(STALL_MS, () => res.socket && res.socket.destroy());
-  res.on('close', () => { clearTimeout(t); timers.delete(t); });
-}
-
 async function answer(prof, res, body) {
   const model = String(body.model);
-  const slow = /slow-(\d+)/.exec(model);
-  if (slow) {
-    await sleep(Number(slow[1]));
-    if (res.destroyed) return;
-  }
+  if (!(await slowDown(model, res))) return;
   if (model.includes('fail-429')) {
     return sendJson(res, 429, errorBody(prof, 'Rate limit reached for model. Please try again in 7s.', 'rate_limit_exceeded', 'rate_limit_exceeded'),
       { 'retry-after': '7', 'retry-after-ms': '7000', 'x-ratelimit-remaining-requests': '0' });
@@ -343,39 +286,25 @@ async function answer(prof, res, body) {
     if (!cut) return sendJson(res, 200, obj);
     const full = Buffer.from(JSON.stringify(obj));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': full.length });
-    res.write(full.subarray(0, full.length >> 1), () => later(20, () => res.socket && res.socket.destroy()));
-    return;
+    return writeHalf(res, full);
   }
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   res.flushHeaders();
   const chunks = streamChunks(prof, body, plan, id, created);
-  const sse = (o) => `data: ${JSON.stringify(o)}\n\n`;
   if (stallStream) {
     await writeAsync(res, sse(chunks[0]));
     return stall(res);
   }
-  const n = cut ? 3 : chunks.length;
-  for (const c of chunks.slice(0, n)) {
-    if (!(await writeAsync(res, sse(c)))) return;
-    if (CHUNK_DELAY_MS) await sleep(CHUNK_DELAY_MS);
-  }
-  if (cut) return later(20, () => res.socket && res.socket.destroy());
+  if (!(await writeEach(res, chunks.slice(0, cut ? 3 : chunks.length).map(sse)))) return;
+  if (cut) return dieSoon(res);
   res.end('data: [DONE]\n\n');
 }
 
 async function handle(req, res, raw) {
   const path = req.url.split('?')[0];
-  if (path === '/__mock/requests') {
-    if (req.method === 'GET') return sendJson(res, 200, requestLog);
-    if (req.method === 'DELETE') {
-      requestLog.length = 0;
-      return sendJson(res, 200, { cleared: true });
-    }
-  }
-  let body = null;
-  try { body = raw.length ? JSON.parse(raw) : null; } catch { body = raw; }
-  requestLog.push({ method: req.method, path, headers: req.headers, body });
-  while (requestLog.length > 200) requestLog.shift();
+  if (introspect(req, path, (status, obj) => sendJson(res, status, obj))) return;
+  const body = loggedBody(raw);
+  record({ method: req.method, path, headers: req.headers, body });
 
   const name = path.split('/')[1] || '';
   const prof = PROFILES[name];
@@ -391,31 +320,4 @@ async function handle(req, res, raw) {
   return answer(prof, res, body);
 }
 
-const server = http.createServer((req, res) => {
-  const parts = [];
-  req.on('data', (d) => parts.push(d));
-  req.on('end', () => {
-    handle(req, res, Buffer.concat(parts).toString('utf8')).catch((err) => {
-      process.stderr.write(`compat-mock: ${err && err.stack ? err.stack : err}\n`);
-      if (!res.headersSent) sendJson(res, 500, oaiError('mock internal error', 'server_error'));
-      else res.destroy();
-    });
-  });
-  req.on('error', () => {});
-});
-server.keepAliveTimeout = 65000;
-server.requestTimeout = 0;
-
-function shutdown() {
-  for (const t of timers) clearTimeout(t);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 500).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-server.on('error', (e) => {
-  process.stderr.write(`compat-mock: ${e.message}\n`);
-  process.exit(2);
-});
-server.listen(port, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
+serve(args, handle, (res) => sendJson(res, 500, oaiError('mock internal error', 'server_error')), { host: '127.0.0.1', headersTimeout: 0 });

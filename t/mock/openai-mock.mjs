@@ -49,92 +49,22 @@
 //   MOCK_REQUIRE_KEY     when set, /v1/* requests need "Authorization: Bearer $MOCK_REQUIRE_KEY"
 //   MOCK_CHUNK_DELAY_MS  delay between stream chunks (default 2)
 
-import http from 'node:http';
 import crypto from 'node:crypto';
+import {
+  mockName, parseArgs, stall, dieSoon, record, loggedBody, countModel, introspect, randAlnum, words,
+  promptWords, echoPlan, splitPieces, splitArgs, sseData as sse, writeAsync, writeEach, writeHalf, slowDown, serve,
+} from './mock-lib.mjs';
 
-// ---------------------------------------------------------------- arguments
-
-function parseArgs(argv) {
-  const out = { port: 0, host: '127.0.0.1' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) fail(`missing value for ${a}`);
-      return argv[++i];
-    };
-    if (a === '--port') out.port = Number(next());
-    else if (a.startsWith('--port=')) out.port = Number(a.slice(7));
-    else if (a === '--host') out.host = next();
-    else if (a.startsWith('--host=')) out.host = a.slice(7);
-    else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: openai-mock.mjs --port N [--host 127.0.0.1]\n');
-      process.exit(0);
-    } else fail(`unknown argument ${a}`);
-  }
-  if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) fail('bad --port');
-  return out;
-}
-
-function fail(msg) {
-  process.stderr.write(`openai-mock: ${msg}\n`);
-  process.exit(2);
-}
-
-const args = parseArgs(process.argv.slice(2));
+mockName('openai-mock');
+const args = parseArgs();
 const REQUIRE_KEY = process.env.MOCK_REQUIRE_KEY || '';
-const CHUNK_DELAY_MS = Math.max(0, Number(process.env.MOCK_CHUNK_DELAY_MS ?? 2) || 0);
-const STALL_MS = 120000;
-const LOG_MAX = 200;
 const FINGERPRINT = 'fp_f0e1d2c3b4';
 const RL_LIMIT_REQUESTS = 10000;
 const RL_LIMIT_TOKENS = 30000000;
 
-// ---------------------------------------------------------------- state
-
-const requestLog = [];
-const stats = { total: 0, models: {} };
-const timers = new Set();
 let served = 0;
 
-function later(ms, fn) {
-  const t = setTimeout(() => {
-    timers.delete(t);
-    fn();
-  }, ms);
-  timers.add(t);
-  return t;
-}
-
-const sleep = (ms) => new Promise((resolve) => later(ms, resolve));
-
 // ---------------------------------------------------------------- helpers
-
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-function randAlnum(n) {
-  const bytes = crypto.randomBytes(n);
-  let s = '';
-  for (let i = 0; i < n; i++) s += ALNUM[bytes[i] % ALNUM.length];
-  return s;
-}
-
-const words = (s) => (typeof s === 'string' ? s.split(/\s+/).filter(Boolean).length : 0);
-
-// Text of a message's content: string, or the text parts of an array joined by a space.
-function contentText(content) {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content
-      .filter((p) => p && typeof p === 'object' && p.type === 'text' && typeof p.text === 'string')
-      .map((p) => p.text)
-      .join(' ');
-  }
-  return '';
-}
-
-function countImages(content) {
-  if (!Array.isArray(content)) return 0;
-  return content.filter((p) => p && typeof p === 'object' && p.type === 'image_url').length;
-}
 
 function rateHeaders(remaining = RL_LIMIT_REQUESTS - 1 - (served % RL_LIMIT_REQUESTS)) {
   return {
@@ -294,39 +224,18 @@ function checkAuth(req, res, started) {
 
 // Decide what the assistant says: {kind:'text', text} or {kind:'tool', name, args}.
 function planReply(body) {
-  const messages = Array.isArray(body.messages) ? body.messages : [];
-  let lastUser = -1;
-  for (let i = messages.length - 1; i >= 0; i--) {
-    if (messages[i] && messages[i].role === 'user') {
-      lastUser = i;
-      break;
-    }
-  }
-  const userMsg = lastUser >= 0 ? messages[lastUser] : null;
-  const userText = userMsg ? contentText(userMsg.content) : '';
-  const images = userMsg ? countImages(userMsg.content) : 0;
-  const last = messages[messages.length - 1];
-
-  if (last && last.role === 'tool') {
-    return { kind: 'text', text: `Tool said: ${contentText(last.content)}` };
-  }
-  const tools = Array.isArray(body.tools) ? body.tools.filter((t) => t && t.function && t.function.name) : [];
-  const toolAfterUser = messages.slice(lastUser + 1).some((m) => m && m.role === 'tool');
-  if (tools.length > 0 && !toolAfterUser && body.tool_choice !== 'none') {
-    let name = tools[0].function.name;
-    const tc = body.tool_choice;
-    if (tc && typeof tc === 'object' && tc.function && typeof tc.function.name === 'string') name = tc.function.name;
-    return { kind: 'tool', id: 'call_' + randAlnum(24), name, args: JSON.stringify({ q: userText }) };
-  }
-  let text = `Echo: ${userText}`;
-  if (images > 0) text += ` [images: ${images}]`;
-  return { kind: 'text', text };
+  return echoPlan(body, {
+    toolCall(tools, userText) {
+      let name = tools[0].function.name;
+      const tc = body.tool_choice;
+      if (tc && typeof tc === 'object' && tc.function && typeof tc.function.name === 'string') name = tc.function.name;
+      return { kind: 'tool', id: 'call_' + randAlnum(24), name, args: JSON.stringify({ q: userText }) };
+    },
+  });
 }
 
 function computeUsage(body, plan) {
-  const messages = Array.isArray(body.messages) ? body.messages : [];
-  let prompt = 0;
-  for (const m of messages) prompt += words(contentText(m && m.content)) + 1;
+  const prompt = promptWords(Array.isArray(body.messages) ? body.messages : []);
   const completion = plan.kind === 'text' ? words(plan.text) : words(plan.args);
   return {
     prompt_tokens: prompt,
@@ -365,25 +274,6 @@ function completionObject(body, plan, id, created) {
     service_tier: 'default',
     system_fingerprint: FINGERPRINT,
   };
-}
-
-// Split a string into pieces that concatenate back to it; at least two when possible.
-function splitPieces(s) {
-  let pieces = s.match(/\s*\S+|\s+$/g) || [];
-  if (pieces.length < 2 && s.length >= 2) {
-    const h = Math.ceil(s.length / 2);
-    pieces = [s.slice(0, h), s.slice(h)];
-  }
-  if (pieces.length === 0) pieces = [s];
-  return pieces;
-}
-
-function splitArgs(s) {
-  const n = Math.min(4, Math.max(1, Math.ceil(s.length / 8)));
-  const size = Math.ceil(s.length / n);
-  const out = [];
-  for (let i = 0; i < s.length; i += size) out.push(s.slice(i, i + size));
-  return out.length ? out : [''];
 }
 
 // The full list of SSE chunk objects for a stream answer (without [DONE]).
@@ -432,40 +322,17 @@ function streamChunks(body, plan, id, created) {
   return chunks;
 }
 
-const sse = (obj) => `data: ${JSON.stringify(obj)}\n\n`;
-
-// Write and wait until the data left for the kernel (or the socket died).
-function writeAsync(res, data) {
-  return new Promise((resolve) => {
-    if (res.destroyed || res.writableEnded) return resolve(false);
-    res.write(data, () => resolve(!res.destroyed));
-  });
-}
-
-function stall(req, res) {
-  // Keep the socket open and silent; destroy after STALL_MS.
-  const t = later(STALL_MS, () => res.socket && res.socket.destroy());
-  res.on('close', () => {
-    clearTimeout(t);
-    timers.delete(t);
-  });
-}
-
 async function answerChat(req, res, body, started) {
   const model = String(body.model);
   const stream = body.stream === true;
 
-  const slow = /slow-(\d+)/.exec(model);
-  if (slow) {
-    await sleep(Number(slow[1]));
-    if (res.destroyed) return;
-  }
+  if (!(await slowDown(model, res))) return;
 
   for (const kind of ['fail-429', 'quota-429', 'fail-500', 'fail-503', 'fail-400', 'fail-401']) {
     if (model.includes(kind)) return sendCannedError(res, kind, started);
   }
   const stallStream = model.includes('stall-stream');
-  if (model.includes('stall') && !stallStream) return stall(req, res);
+  if (model.includes('stall') && !stallStream) return stall(res);
 
   if (model.includes('garbage')) {
     const junk = '<html><body>upstream said something that is not JSON {"choices": [</body></html>\n';
@@ -493,8 +360,7 @@ async function answerChat(req, res, body, started) {
       ...commonHeaders(started),
       ...rateHeaders(),
     });
-    res.write(full.subarray(0, Math.floor(full.length / 2)), () => later(20, () => res.socket && res.socket.destroy()));
-    return;
+    return writeHalf(res, full);
   }
 
   res.writeHead(200, {
@@ -508,22 +374,14 @@ async function answerChat(req, res, body, started) {
 
   if (stallStream) {
     await writeAsync(res, sse(chunks[0]));
-    return stall(req, res);
+    return stall(res);
   }
   if (cut) {
     // role chunk + two content chunks, then the connection dies.
-    for (const c of chunks.slice(0, 3)) {
-      if (!(await writeAsync(res, sse(c)))) return;
-      if (CHUNK_DELAY_MS) await sleep(CHUNK_DELAY_MS);
-    }
-    later(20, () => res.socket && res.socket.destroy());
+    if (await writeEach(res, chunks.slice(0, 3).map(sse))) dieSoon(res);
     return;
   }
-  for (const c of chunks) {
-    if (!(await writeAsync(res, sse(c)))) return;
-    if (CHUNK_DELAY_MS) await sleep(CHUNK_DELAY_MS);
-  }
-  res.end('data: [DONE]\n\n');
+  if (await writeEach(res, chunks.map(sse))) res.end('data: [DONE]\n\n');
 }
 
 // ---------------------------------------------------------------- models
@@ -543,36 +401,16 @@ function invalidUrl(res, req, started) {
   );
 }
 
-function record(req, path, raw) {
-  let body = null;
-  if (raw.length) {
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      body = raw;
-    }
-  }
-  requestLog.push({ method: req.method, path, headers: req.headers, body });
-  while (requestLog.length > LOG_MAX) requestLog.shift();
-}
-
 async function handle(req, res, raw) {
   const started = Date.now();
   const path = req.url.split('?')[0];
 
   if (path.startsWith('/__mock/')) {
-    if (path === '/__mock/requests' && req.method === 'GET') return sendJson(res, 200, requestLog);
-    if (path === '/__mock/requests' && req.method === 'DELETE') {
-      requestLog.length = 0;
-      stats.total = 0;
-      stats.models = {};
-      return sendJson(res, 200, { cleared: true });
-    }
-    if (path === '/__mock/stats' && req.method === 'GET') return sendJson(res, 200, stats);
+    if (introspect(req, path, (status, obj) => sendJson(res, status, obj), { withStats: true })) return;
     return invalidUrl(res, req, started);
   }
 
-  record(req, path, raw);
+  record({ method: req.method, path, headers: req.headers, body: loggedBody(raw) });
   served++;
 
   if (!checkAuth(req, res, started)) return;
@@ -622,8 +460,7 @@ async function handle(req, res, raw) {
   if (typeof body.model !== 'string' || body.model === '') {
     return sendJson(res, 400, openaiError('you must provide a model parameter', 'invalid_request_error', null, null), {}, started);
   }
-  stats.total++;
-  stats.models[body.model] = (stats.models[body.model] || 0) + 1;
+  countModel(body.model);
   if (!Array.isArray(body.messages)) {
     return sendJson(
       res,
@@ -636,36 +473,4 @@ async function handle(req, res, raw) {
   return answerChat(req, res, body, started);
 }
 
-const server = http.createServer((req, res) => {
-  const parts = [];
-  req.on('data', (d) => parts.push(d));
-  req.on('end', () => {
-    const raw = Buffer.concat(parts).toString('utf8');
-    handle(req, res, raw).catch((err) => {
-      process.stderr.write(`openai-mock: ${err && err.stack ? err.stack : err}\n`);
-      if (!res.headersSent) sendJson(res, 500, openaiError('mock internal error', 'server_error'));
-      else res.destroy();
-    });
-  });
-  req.on('error', () => {});
-});
-server.keepAliveTimeout = 65000;
-server.headersTimeout = 66000;
-server.requestTimeout = 0;
-
-let stopping = false;
-function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  for (const t of timers) clearTimeout(t);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 500).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-
-server.on('error', (err) => fail(err.message));
-server.listen(args.port, args.host, () => {
-  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
-});
+serve(args, handle, (res) => sendJson(res, 500, openaiError('mock internal error', 'server_error')));
