@@ -36,6 +36,7 @@ int floopy_send_json(request_rec *r, int status, json_t *body)
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     ap_rwrite(s, (int)len, r);
     ap_rputc('\n', r);
+    ap_rflush(r);   /* out now, not when httpd has looked for a pipelined request */
     return OK;
 }
 
@@ -51,6 +52,7 @@ int floopy_send_error(request_rec *r, const fl_error_t *e)
     ap_set_content_length(r, (apr_off_t)len + 1);
     ap_rwrite(s, (int)len, r);
     ap_rputc('\n', r);
+    ap_rflush(r);
     return OK;
 }
 
