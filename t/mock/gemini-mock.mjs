@@ -40,11 +40,11 @@
 //   fail-503 (UNAVAILABLE), fail-400 (INVALID_ARGUMENT), fail-401 (bad credential), stall,
 //   stall-stream, cut, slow-MS, garbage, error-stream (a stream that ends with an error event).
 
-import http from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mockName, serve } from './mock-lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROVIDERS = path.join(HERE, '..', 'conf', 'providers');
@@ -444,34 +444,5 @@ async function handle(req, res, raw) {
   return answer(req, res, body, model, stream, vertex);
 }
 
-const server = http.createServer((req, res) => {
-  const parts = [];
-  req.on('data', (d) => parts.push(d));
-  req.on('end', () => {
-    handle(req, res, Buffer.concat(parts).toString('utf8')).catch((err) => {
-      process.stderr.write(`gemini-mock: ${err && err.stack ? err.stack : err}\n`);
-      if (!res.headersSent) sendJson(res, 500, googleError(500, 'mock internal error'));
-      else res.destroy();
-    });
-  });
-  req.on('error', () => {});
-});
-server.keepAliveTimeout = 65000;
-server.headersTimeout = 66000;
-server.requestTimeout = 0;
-
-let stopping = false;
-function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  for (const t of timers) clearTimeout(t);
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 500).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-server.on('error', (err) => fail(err.message));
-server.listen(args.port, args.host, () => {
-  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
-});
+mockName('gemini-mock');
+serve(args, handle, (res) => sendJson(res, 500, googleError(500, 'mock internal error')));
