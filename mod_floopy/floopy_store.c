@@ -124,6 +124,16 @@ void floopy_store_prepare(server_rec *s, apr_pool_t *p)
             FLOOPY_SQL_KEY_REVOKE);
     prepare(s, "UPDATE organizations SET plan = %s, pooling_opt_out = %s WHERE id = %s",
             FLOOPY_SQL_ORG_UPDATE);
+    prepare(s, "SELECT id FROM decisions FORCE INDEX (ix_decisions_org_session)"
+               " WHERE org_id = %s AND session_id = %s LIMIT 1", FLOOPY_SQL_SESSION_SEEN);
+    prepare(s, "INSERT INTO feedback (id, org_id, api_key_id, kind, session_id, decision_id, score,"
+               " comment, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            FLOOPY_SQL_FEEDBACK_INS);
+    prepare(s, "SELECT id FROM feedback WHERE org_id = %s AND kind = 'session' AND session_id = %s"
+               " AND replaced_by IS NULL", FLOOPY_SQL_FEEDBACK_ACTIVE);
+    prepare(s, "UPDATE feedback SET replaced_by = %s WHERE org_id = %s AND kind = 'session'"
+               " AND session_id = %s AND replaced_by IS NULL AND id <> %s",
+            FLOOPY_SQL_FEEDBACK_REPLACE);
     prepare(s, "SELECT provider_type, model, input_per_mtok, output_per_mtok, "
                "cached_input_per_mtok FROM model_prices", FLOOPY_SQL_PRICES);
 }

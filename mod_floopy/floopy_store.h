@@ -15,6 +15,10 @@
 #define FLOOPY_SQL_KEY_REVOKE   "floopy_key_revoke"
 #define FLOOPY_SQL_PRICES       "floopy_prices"
 #define FLOOPY_SQL_ORG_UPDATE   "floopy_org_update"
+#define FLOOPY_SQL_SESSION_SEEN "floopy_session_seen"
+#define FLOOPY_SQL_FEEDBACK_INS "floopy_feedback_ins"
+#define FLOOPY_SQL_FEEDBACK_ACTIVE "floopy_feedback_active"
+#define FLOOPY_SQL_FEEDBACK_REPLACE "floopy_feedback_replace"
 #define FLOOPY_SQL_DECISION_LIST "floopy_decision_list_"   /* + page size */
 #define FLOOPY_SQL_AUDIT_LIST   "floopy_audit_list_"       /* + page size */
 #define FLOOPY_SQL_DECISION_EXPORT "floopy_decision_export"

@@ -131,6 +131,7 @@ int floopy_handle_decision_list(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_audit_list(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_export(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_explain(request_rec *r, const floopy_principal_t *who);
+int floopy_handle_feedback(request_rec *r, const floopy_principal_t *who);
 apr_status_t floopy_exports_create(apr_pool_t *pconf, server_rec *s);
 void floopy_export_register(void);
 int floopy_admin_handler(request_rec *r);
