@@ -61,33 +61,13 @@ static int send_list(request_rec *r, apr_array_header_t *rows,
     return floopy_send_json(r, 200, list);
 }
 
-typedef struct stmt_t {
-    const char *label;
-    int nargs;
-    const char **args;
-} stmt_t;
-
-/* Runs the statements and their audit event in one transaction; each statement must change a
- * row (APR_NOTFOUND otherwise), so a change that lost a race records no event. */
-static apr_status_t write_audited(admin_t *a, const stmt_t *st, int n, const char *org,
+/* Statements and their audit event in one transaction (floopy_store.c). */
+static apr_status_t write_audited(admin_t *a, const floopy_stmt_t *st, int n, const char *org,
                                   const char *action, const char *target, json_t *before,
                                   json_t *after)
 {
-    apr_pool_t *p = a->r->pool;
-    apr_dbd_transaction_t *tx = NULL;
-    apr_status_t rv = APR_SUCCESS;
-    int i, affected = 0;
-    if (apr_dbd_transaction_start(a->db->driver, p, a->db->handle, &tx)) return APR_EGENERAL;
-    for (i = 0; i < n && rv == APR_SUCCESS; i++) {
-        rv = floopy_db_exec(p, a->db, st[i].label, st[i].nargs, st[i].args, &affected);
-        if (rv == APR_SUCCESS && affected < 1) rv = APR_NOTFOUND;
-    }
-    if (rv == APR_SUCCESS) rv = floopy_audit(p, a->db, org, ACTOR, action, target, before, after);
-    if (rv != APR_SUCCESS) {
-        apr_dbd_transaction_mode_set(a->db->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
-    }
-    apr_dbd_transaction_end(a->db->driver, p, tx);
-    return rv;
+    return floopy_write_audited(a->r->pool, a->db, st, n, org, ACTOR, action, target, before,
+                                after);
 }
 
 static const char *str_field(json_t *body, const char *key, int required, apr_size_t max,
@@ -141,7 +121,7 @@ static int org_create(admin_t *a)
     fl_uuid7(id, now);
     args[0] = id; args[1] = name; args[2] = plan; args[3] = "0"; args[4] = fl_time_sql(r->pool, now);
     {
-        stmt_t st = { FLOOPY_SQL_ORG_INS, 5, args };
+        floopy_stmt_t st = { FLOOPY_SQL_ORG_INS, 5, args };
         if (write_audited(a, &st, 1, id, "organization.create", id, NULL,
                           fl_json_pool_own(r->pool, org_json(r->pool, args)))) {
             return db_failed(r);
@@ -193,7 +173,7 @@ static int key_create(admin_t *a, const char *org_id)
         out = key_json(r->pool, row);
     }
     {
-        stmt_t st = { FLOOPY_SQL_KEY_INS, 7, args };
+        floopy_stmt_t st = { FLOOPY_SQL_KEY_INS, 7, args };
         if (write_audited(a, &st, 1, org_id, "api_key.create", id, NULL,
                           fl_json_pool_own(r->pool, json_deep_copy(out)))) {
             json_decref(out);
@@ -219,7 +199,7 @@ static int key_revoke(admin_t *a, const char *key_id)
     }
     row = APR_ARRAY_IDX(rows, 0, const char **);
     if (!row[6]) {
-        stmt_t st = { FLOOPY_SQL_KEY_REVOKE, 2, args };
+        floopy_stmt_t st = { FLOOPY_SQL_KEY_REVOKE, 2, args };
         args[0] = fl_time_sql(r->pool, apr_time_now());
         args[1] = key_id;
         rv = write_audited(a, &st, 1, row[1], "api_key.revoke", key_id,
@@ -243,7 +223,7 @@ static int org_update(admin_t *a, const char *org_id)
     const char **row = org_row(a, org_id), *args[3], *after_row[5];
     json_t *body, *opt;
     fl_error_t *e = NULL;
-    stmt_t st = { FLOOPY_SQL_ORG_UPDATE, 3, args };
+    floopy_stmt_t st = { FLOOPY_SQL_ORG_UPDATE, 3, args };
     apr_status_t rv;
 
     if (!row) return no_such(r, "organization");
@@ -281,7 +261,7 @@ static int key_rotate(admin_t *a, const char *key_id)
     const char *get[1] = { key_id }, **old, *secret, *ins[7], *rev[2];
     char id[FL_UUID_LEN + 1], hash[FL_SHA256_HEX_LEN + 1];
     apr_time_t now = apr_time_now();
-    stmt_t st[2] = { { FLOOPY_SQL_KEY_REVOKE, 2, rev }, { FLOOPY_SQL_KEY_INS, 7, ins } };
+    floopy_stmt_t st[2] = { { FLOOPY_SQL_KEY_REVOKE, 2, rev }, { FLOOPY_SQL_KEY_INS, 7, ins } };
     json_t *out;
 
     if (!fl_uuid_valid(key_id)

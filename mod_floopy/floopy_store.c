@@ -124,6 +124,16 @@ void floopy_store_prepare(server_rec *s, apr_pool_t *p)
             FLOOPY_SQL_KEY_REVOKE);
     prepare(s, "UPDATE organizations SET plan = %s, pooling_opt_out = %s WHERE id = %s",
             FLOOPY_SQL_ORG_UPDATE);
+    prepare(s, "SELECT max_regression, max_cost_increase, confidence_threshold, updated_at,"
+               " updated_by FROM org_constraints WHERE org_id = %s", FLOOPY_SQL_CONSTRAINTS_GET);
+    /* affects a row even when the values do not change: updated_at always moves */
+    prepare(s, "INSERT INTO org_constraints (org_id, max_regression, max_cost_increase,"
+               " confidence_threshold, updated_at, updated_by) VALUES (%s, %s, %s, %s, %s, %s)"
+               " ON DUPLICATE KEY UPDATE max_regression = VALUES(max_regression),"
+               " max_cost_increase = VALUES(max_cost_increase),"
+               " confidence_threshold = VALUES(confidence_threshold),"
+               " updated_at = VALUES(updated_at), updated_by = VALUES(updated_by)",
+            FLOOPY_SQL_CONSTRAINTS_PUT);
     prepare(s, "SELECT id FROM decisions FORCE INDEX (ix_decisions_org_session)"
                " WHERE org_id = %s AND session_id = %s LIMIT 1", FLOOPY_SQL_SESSION_SEEN);
     prepare(s, "INSERT INTO feedback (id, org_id, api_key_id, kind, session_id, decision_id, score,"
@@ -232,4 +242,24 @@ apr_status_t floopy_audit(apr_pool_t *p, ap_dbd_t *db, const char *org_id, const
     args[6] = after ? fl_json_dump(p, after, 0) : NULL;
     args[7] = fl_time_sql(p, now);
     return floopy_db_exec(p, db, FLOOPY_SQL_AUDIT_INS, 8, args, NULL);
+}
+
+apr_status_t floopy_write_audited(apr_pool_t *p, ap_dbd_t *db, const floopy_stmt_t *st, int n,
+                                  const char *org, const char *actor, const char *action,
+                                  const char *target, json_t *before, json_t *after)
+{
+    apr_dbd_transaction_t *tx = NULL;
+    apr_status_t rv = APR_SUCCESS;
+    int i, affected = 0;
+    if (apr_dbd_transaction_start(db->driver, p, db->handle, &tx)) return APR_EGENERAL;
+    for (i = 0; i < n && rv == APR_SUCCESS; i++) {
+        rv = floopy_db_exec(p, db, st[i].label, st[i].nargs, st[i].args, &affected);
+        if (rv == APR_SUCCESS && affected < 1) rv = APR_NOTFOUND;
+    }
+    if (rv == APR_SUCCESS) rv = floopy_audit(p, db, org, actor, action, target, before, after);
+    if (rv != APR_SUCCESS) {
+        apr_dbd_transaction_mode_set(db->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    apr_dbd_transaction_end(db->driver, p, tx);
+    return rv;
 }

@@ -16,6 +16,8 @@
 #define FLOOPY_SQL_PRICES       "floopy_prices"
 #define FLOOPY_SQL_ORG_UPDATE   "floopy_org_update"
 #define FLOOPY_SQL_SESSION_SEEN "floopy_session_seen"
+#define FLOOPY_SQL_CONSTRAINTS_GET "floopy_constraints_get"
+#define FLOOPY_SQL_CONSTRAINTS_PUT "floopy_constraints_put"
 #define FLOOPY_SQL_FEEDBACK_INS "floopy_feedback_ins"
 #define FLOOPY_SQL_FEEDBACK_ACTIVE "floopy_feedback_active"
 #define FLOOPY_SQL_FEEDBACK_REPLACE "floopy_feedback_replace"

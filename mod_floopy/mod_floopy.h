@@ -101,6 +101,19 @@ apr_status_t floopy_db_select(apr_pool_t *p, ap_dbd_t *db, const char *label, in
                               const char **args, apr_array_header_t **prows, int *pncols);
 apr_status_t floopy_db_exec(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
                             const char **args, int *paffected);
+typedef struct floopy_stmt_t {
+    const char *label;
+    int nargs;
+    const char **args;
+} floopy_stmt_t;
+
+/* Runs the statements and their audit event in one transaction; each statement must change a
+ * row (APR_NOTFOUND otherwise, and nothing is kept), so a change that lost a race records no
+ * event. */
+apr_status_t floopy_write_audited(apr_pool_t *p, ap_dbd_t *db, const floopy_stmt_t *st, int n,
+                                  const char *org, const char *actor, const char *action,
+                                  const char *target, json_t *before, json_t *after);
+
 /* Writes an audit event; before/after may be NULL. */
 apr_status_t floopy_audit(apr_pool_t *p, ap_dbd_t *db, const char *org_id, const char *actor,
                           const char *action, const char *target, json_t *before, json_t *after);
@@ -132,6 +145,7 @@ int floopy_handle_audit_list(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_export(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_explain(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_feedback(request_rec *r, const floopy_principal_t *who);
+int floopy_handle_constraints(request_rec *r, const floopy_principal_t *who);
 apr_status_t floopy_exports_create(apr_pool_t *pconf, server_rec *s);
 void floopy_export_register(void);
 int floopy_admin_handler(request_rec *r);
