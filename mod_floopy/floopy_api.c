@@ -8,7 +8,6 @@
 #include "fl_decision.h"
 #include "fl_util.h"
 #include "fl_openai.h"
-#include "fl_router.h"
 
 static json_t *model_entry(const char *id, apr_time_t created)
 {
@@ -98,37 +97,23 @@ int floopy_handle_explain(request_rec *r, const floopy_principal_t *who)
 {
     static const char *const outcome[] = { "id", "status", "http_status", "latency_ms", "usage",
         "cost_usd", "cache_hit", "error", "attempts", "completed_at", "created_at", NULL };
-    floopy_dir_t *dc = floopy_dir(r);
-    const fl_catalog_t *cat = floopy_srv(r->server)->catalog;
     fl_decision_t *d = fl_decision_create(r->pool, apr_time_now());
-    const fl_route_t *route;
-    fl_model_t *pinned;
+    const fl_route_t *route = NULL;
+    fl_model_t *pinned = NULL;
     fl_chat_request_t *cr;
     const char *args[FL_DECISION_NCOLS], *const *k;
     fl_error_t *e;
     json_t *out;
-    char *body;
-    apr_size_t len;
 
     if (r->method_number != M_POST) {
         return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
                            "use POST for /routing/explain");
     }
-    if ((e = floopy_read_body(r, dc->max_body > 0 ? dc->max_body : FLOOPY_DEFAULT_MAX_BODY,
-                              &body, &len))
-        || !(cr = fl_openai_parse_request(r->pool, body, len, &e))) {
-        return floopy_send_error(r, e);
-    }
-    if (fl_catalog_lookup(cat, r->pool, cr->model, &route, &pinned)) {
-        return floopy_send_error(r, fl_error_make(r->pool, 404, "invalid_request_error",
-                                 "model_not_found", "model", "the model '%s' is neither a route "
-                                 "nor a configured provider/model", cr->model));
-    }
+    if ((e = floopy_chat_read(r, &cr, &route, &pinned))) return floopy_send_error(r, e);
     d->org_id = who->org_id;
     d->api_key_id = who->key_id;
     d->stream = cr->stream;
-    if (route) fl_router_choose(route, d);
-    else fl_router_pin(pinned, d);
+    floopy_choose(d, route, pinned);
     fl_decision_row_args(r->pool, d, args);
     out = fl_decision_row_json(r->pool, args);
     for (k = outcome; *k; k++) json_object_del(out, *k);

@@ -437,21 +437,41 @@ static const char *session_of(request_rec *r)
     return strlen(s) > 255 ? apr_pstrndup(r->pool, s, 255) : s;
 }
 
-static void choose(chat_t *ch, const fl_route_t *route, fl_model_t *pinned)
+fl_error_t *floopy_chat_read(request_rec *r, fl_chat_request_t **pcr,
+                             const fl_route_t **proute, fl_model_t **ppinned)
 {
-    if (route) fl_router_choose(route, ch->d);
-    else fl_router_pin(pinned, ch->d);
+    floopy_dir_t *dc = floopy_dir(r);
+    fl_error_t *e;
+    char *body;
+    apr_size_t len;
+
+    *pcr = NULL;
+    if ((e = floopy_read_body(r, dc->max_body > 0 ? dc->max_body : FLOOPY_DEFAULT_MAX_BODY,
+                              &body, &len))
+        || !(*pcr = fl_openai_parse_request(r->pool, body, len, &e))) {
+        return e;
+    }
+    if (fl_catalog_lookup(floopy_srv(r->server)->catalog, r->pool, (*pcr)->model, proute,
+                          ppinned)) {
+        return fl_error_make(r->pool, 404, "invalid_request_error", "model_not_found", "model",
+                             "the model '%s' is neither a route nor a configured provider/model",
+                             (*pcr)->model);
+    }
+    return NULL;
+}
+
+void floopy_choose(fl_decision_t *d, const fl_route_t *route, fl_model_t *pinned)
+{
+    if (route) fl_router_choose(route, d);
+    else fl_router_pin(pinned, d);
 }
 
 int floopy_handle_chat(request_rec *r, const floopy_principal_t *who)
 {
     chat_t *ch = apr_pcalloc(r->pool, sizeof(*ch));
-    floopy_dir_t *dc = floopy_dir(r);
-    const fl_route_t *route;
-    fl_model_t *pinned;
+    const fl_route_t *route = NULL;
+    fl_model_t *pinned = NULL;
     fl_error_t *e;
-    char *body;
-    apr_size_t len;
 
     if (r->method_number != M_POST) {
         return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
@@ -471,19 +491,12 @@ int floopy_handle_chat(request_rec *r, const floopy_principal_t *who)
     ch->d->session_id = session_of(r);
     apr_table_setn(r->err_headers_out, "x-floopy-decision-id", ch->d->id);
 
-    if ((e = floopy_read_body(r, dc->max_body > 0 ? dc->max_body : FLOOPY_DEFAULT_MAX_BODY,
-                              &body, &len))
-        || !(ch->cr = fl_openai_parse_request(r->pool, body, len, &e))) {
-        return fail(ch, "invalid_request", e);
+    e = floopy_chat_read(r, &ch->cr, &route, &pinned);
+    if (ch->cr) {
+        ch->d->stream = ch->cr->stream;
+        ch->d->route = ch->cr->model;
     }
-    ch->d->stream = ch->cr->stream;
-    ch->d->route = ch->cr->model;
-    if (fl_catalog_lookup(ch->conf->catalog, r->pool, ch->cr->model, &route, &pinned)) {
-        return fail(ch, "not_found",
-                    fl_error_make(r->pool, 404, "invalid_request_error", "model_not_found",
-                                  "model", "the model '%s' is neither a route nor a configured "
-                                  "provider/model", ch->cr->model));
-    }
-    choose(ch, route, pinned);
+    if (e) return fail(ch, status_of(e), e);
+    floopy_choose(ch->d, route, pinned);
     return call_providers(ch);
 }

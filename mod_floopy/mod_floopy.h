@@ -136,6 +136,16 @@ apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, serve
 int floopy_writer_has_room(floopy_writer_t *w);
 void floopy_writer_enqueue(floopy_writer_t *w, const char *const *args);
 
+/* --- chat requests (floopy_chat.c), shared by chat and explain so both refuse alike --- */
+typedef struct fl_chat_request_t fl_chat_request_t;
+typedef struct fl_route_t fl_route_t;
+/* Reads and checks the body and resolves its model; the error to answer otherwise (*pcr is set
+ * once the body parsed, even when the model is unknown). */
+fl_error_t *floopy_chat_read(request_rec *r, fl_chat_request_t **pcr,
+                             const fl_route_t **proute, fl_model_t **ppinned);
+/* The router's choice for a route, or the pinned model. */
+void floopy_choose(fl_decision_t *d, const fl_route_t *route, fl_model_t *pinned);
+
 /* --- handlers --- */
 int floopy_handle_chat(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_models(request_rec *r, const floopy_principal_t *who);
