@@ -13,7 +13,6 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <util_filter.h>
-#include <util_script.h>
 
 #include "mod_floopy.h"
 #include "floopy_store.h"
@@ -152,29 +151,14 @@ void floopy_export_register(void)
 static fl_error_t *export_params(request_rec *r, const char **from, const char **to,
                                  char *after)
 {
+    static const char *const known[] = { "from", "to", "after", NULL };
     apr_table_t *args;
-    const apr_array_header_t *a;
-    apr_time_t t_from = 0, t_to = apr_time_now() - SETTLE, t;
     const char *v;
-    int i;
+    fl_error_t *e;
 
-    ap_args_to_table(r, &args);
-    a = apr_table_elts(args);
-    for (i = 0; i < a->nelts; i++) {
-        const char *k = APR_ARRAY_IDX(a, i, apr_table_entry_t).key;
-        if (strcmp(k, "from") && strcmp(k, "to") && strcmp(k, "after")) {
-            return fl_error_invalid(r->pool, "invalid_value", k, "'%s' is not a parameter of "
-                                    "this endpoint (from, to, after)", k);
-        }
-    }
-    if ((v = apr_table_get(args, "from")) && fl_time_parse(v, &t_from)) {
-        return fl_error_invalid(r->pool, "invalid_value", "from", "'from' must be ISO 8601 UTC or Unix seconds");
-    }
-    if ((v = apr_table_get(args, "to"))) {
-        if (fl_time_parse(v, &t)) {
-            return fl_error_invalid(r->pool, "invalid_value", "to", "'to' must be ISO 8601 UTC or Unix seconds");
-        }
-        if (t < t_to) t_to = t;
+    if ((e = floopy_query(r, known, &args))
+        || (e = floopy_time_window(r, args, SETTLE, from, to))) {
+        return e;
     }
     strcpy(after, "00000000-0000-0000-0000-000000000000");
     if ((v = apr_table_get(args, "after"))) {
@@ -183,8 +167,6 @@ static fl_error_t *export_params(request_rec *r, const char **from, const char *
         }
         apr_cpystrn(after, v, FL_UUID_LEN + 1);
     }
-    *from = fl_time_sql(r->pool, t_from);
-    *to = fl_time_sql(r->pool, t_to);
     return NULL;
 }
 

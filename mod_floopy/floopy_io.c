@@ -8,9 +8,11 @@
 #include <http_connection.h>
 #include <http_core.h>
 #include <util_filter.h>
+#include <util_script.h>
 
 #include "mod_floopy.h"
 #include "fl_json.h"
+#include "fl_util.h"
 
 /* core's per-dir config names the last section merged into the request's: the <Location>
  * that handed it to us. Its path is the prefix the endpoints sit below. */
@@ -156,4 +158,41 @@ int floopy_client_gone(conn_rec *c)
     if (!s || apr_os_sock_get(&fd, s) != APR_SUCCESS) return 0;
     n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+fl_error_t *floopy_query(request_rec *r, const char *const *known, apr_table_t **pargs)
+{
+    const apr_array_header_t *a;
+    int i;
+    ap_args_to_table(r, pargs);
+    a = apr_table_elts(*pargs);
+    for (i = 0; i < a->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(a, i, apr_table_entry_t).key, *const *n;
+        for (n = known; *n && strcmp(*n, k); n++);
+        if (!*n) {
+            return fl_error_invalid(r->pool, "invalid_value", k,
+                                    "'%s' is not a parameter of this endpoint", k);
+        }
+    }
+    return NULL;
+}
+
+fl_error_t *floopy_time_window(request_rec *r, apr_table_t *args, apr_interval_time_t settle,
+                               const char **pfrom, const char **pto)
+{
+    static const char *const names[2] = { "from", "to" };
+    apr_time_t t[2] = { 0, apr_time_now() - settle }, v;
+    const char *s;
+    int i;
+    for (i = 0; i < 2; i++) {
+        if (!(s = apr_table_get(args, names[i]))) continue;
+        if (fl_time_parse(s, &v)) {
+            return fl_error_invalid(r->pool, "invalid_value", names[i],
+                                    "'%s' must be ISO 8601 UTC or Unix seconds", names[i]);
+        }
+        if (i == 0 || v < t[1]) t[i] = v;
+    }
+    *pfrom = fl_time_sql(r->pool, t[0]);
+    *pto = fl_time_sql(r->pool, t[1]);
+    return NULL;
 }

@@ -4,7 +4,6 @@
  * SETTLE are left out because the decision writer may still be storing their elders. */
 #include <apr_strings.h>
 #include <http_protocol.h>
-#include <util_script.h>
 
 #include "mod_floopy.h"
 #include "floopy_store.h"
@@ -28,27 +27,12 @@ static fl_error_t *bad(request_rec *r, const char *param, const char *why)
     return fl_error_invalid(r->pool, "invalid_value", param, "'%s' %s", param, why);
 }
 
-/* Every query parameter must be one this endpoint knows: a typo is an error, not ignored. */
-static fl_error_t *known_params(request_rec *r, apr_table_t *args, const char *const *known)
-{
-    const apr_array_header_t *a = apr_table_elts(args);
-    int i;
-    for (i = 0; i < a->nelts; i++) {
-        const char *k = APR_ARRAY_IDX(a, i, apr_table_entry_t).key, *const *n;
-        for (n = known; *n && strcmp(*n, k); n++);
-        if (!*n) return bad(r, k, "is not a parameter of this endpoint");
-    }
-    return NULL;
-}
-
 static fl_error_t *parse_query(request_rec *r, const char *const *known, list_query_t *q)
 {
     const char *v;
-    apr_time_t from = 0, to = apr_time_now() - SETTLE, t;
     fl_error_t *e;
 
-    ap_args_to_table(r, &q->args);
-    if ((e = known_params(r, q->args, known))) return e;
+    if ((e = floopy_query(r, known, &q->args))) return e;
     q->limit = 50;
     if ((v = apr_table_get(q->args, "limit"))) {
         char *end;
@@ -63,16 +47,7 @@ static fl_error_t *parse_query(request_rec *r, const char *const *known, list_qu
         }
         q->below = v + 3;
     }
-    if ((v = apr_table_get(q->args, "from"))) {
-        if (fl_time_parse(v, &from)) return bad(r, "from", "must be ISO 8601 UTC or Unix seconds");
-    }
-    if ((v = apr_table_get(q->args, "to"))) {
-        if (fl_time_parse(v, &t)) return bad(r, "to", "must be ISO 8601 UTC or Unix seconds");
-        if (t < to) to = t;
-    }
-    q->from_sql = fl_time_sql(r->pool, from);
-    q->to_sql = fl_time_sql(r->pool, to);
-    return NULL;
+    return floopy_time_window(r, q->args, SETTLE, &q->from_sql, &q->to_sql);
 }
 
 static const char *page_label(apr_pool_t *p, const char *prefix, int limit, int *rows)

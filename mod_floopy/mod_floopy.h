@@ -85,6 +85,12 @@ fl_error_t *floopy_read_body(request_rec *r, apr_off_t limit, char **pbody, apr_
 /* Reads a JSON object body; an error to send otherwise. The value is owned by r->pool. */
 fl_error_t *floopy_read_json(request_rec *r, json_t **pobj);
 const char *floopy_bearer(request_rec *r);
+/* The query string as a table; a parameter not in known (NULL-terminated) is an error. */
+fl_error_t *floopy_query(request_rec *r, const char *const *known, apr_table_t **pargs);
+/* The from/to parameters (ISO 8601 UTC or Unix seconds) as SQL times: from defaults to the
+ * epoch, to is never later than now - settle (rows younger than that may still be written). */
+fl_error_t *floopy_time_window(request_rec *r, apr_table_t *args, apr_interval_time_t settle,
+                               const char **pfrom, const char **pto);
 int floopy_client_gone(conn_rec *c);
 
 /* --- keys (floopy_auth.c) --- */
