@@ -1,4 +1,5 @@
 /* The read-side endpoints of the gateway: GET /models and GET /decisions/{id}. */
+#include <stdlib.h>
 #include <apr_strings.h>
 #include <http_protocol.h>
 #include <scoreboard.h>
@@ -58,6 +59,48 @@ static apr_status_t select_decision(request_rec *r, ap_dbd_t *db, const char *id
     return rv;
 }
 
+/* What the decision's outcome signals are so far: its session's standing NPS and its own scores
+ * (each with the weight it credited this decision's model), and the judge's scores. */
+static json_t *outcomes(request_rec *r, ap_dbd_t *db, const char *org, const char **row)
+{
+    const char *model = row[FL_COL_PROVIDER]
+        ? apr_pstrcat(r->pool, row[FL_COL_PROVIDER], "/", row[FL_COL_MODEL], NULL) : "";
+    const char *fa[5] = { row[FL_COL_ROUTE], model, org, row[FL_COL_SESSION], row[FL_COL_ID] };
+    const char *ja[2] = { org, row[FL_COL_ID] };
+    apr_array_header_t *rows;
+    json_t *o = json_object(), *fb = json_array(), *judge = json_array();
+    int i;
+    if (floopy_db_select(r->pool, db, FLOOPY_SQL_OUTCOMES_FEEDBACK, 5, fa, &rows, NULL) == APR_SUCCESS) {
+        for (i = 0; i < rows->nelts; i++) {
+            const char **f = APR_ARRAY_IDX(rows, i, const char **);
+            json_t *e = json_object();
+            json_object_set_new(e, "id", json_string(f[0]));
+            json_object_set_new(e, "kind", json_string(f[1]));
+            json_object_set_new(e, strcmp(f[1], "session") ? "score" : "nps", json_real(strtod(f[2], NULL)));
+            json_object_set_new(e, "comment", f[3] ? json_string(f[3]) : json_null());
+            json_object_set_new(e, "created_at", json_string(fl_time_sql_to_iso(r->pool, f[4])));
+            json_object_set_new(e, "credited_weight", f[5] ? json_real(strtod(f[5], NULL)) : json_null());
+            json_array_append_new(fb, e);
+        }
+    }
+    if (floopy_db_select(r->pool, db, FLOOPY_SQL_OUTCOMES_JUDGE, 2, ja, &rows, NULL) == APR_SUCCESS) {
+        for (i = 0; i < rows->nelts; i++) {
+            const char **j = APR_ARRAY_IDX(rows, i, const char **);
+            json_t *e = json_object();
+            int k;
+            static const char *const crit[4] = { "relevance", "coherence", "helpfulness", "safety" };
+            json_object_set_new(e, "judge_model", json_string(j[0]));
+            json_object_set_new(e, "model", json_string(j[1]));
+            for (k = 0; k < 4; k++) json_object_set_new(e, crit[k], json_real(strtod(j[2 + k], NULL)));
+            json_object_set_new(e, "created_at", json_string(fl_time_sql_to_iso(r->pool, j[6])));
+            json_array_append_new(judge, e);
+        }
+    }
+    json_object_set_new(o, "feedback", fb);
+    json_object_set_new(o, "judge", judge);
+    return o;
+}
+
 int floopy_handle_decision(request_rec *r, const floopy_principal_t *who, const char *id)
 {
     ap_dbd_t *db;
@@ -87,7 +130,11 @@ int floopy_handle_decision(request_rec *r, const floopy_principal_t *who, const 
         /* Another organisation's decision answers exactly as an unknown one does. */
         return floopy_fail(r, 404, "not_found_error", "not_found", "id", "no such decision");
     }
-    return floopy_send_json(r, 200, fl_decision_row_json(r->pool, row));
+    {
+        json_t *d = fl_decision_row_json(r->pool, row);
+        json_object_set_new(d, "outcomes", outcomes(r, db, who->org_id, row));
+        return floopy_send_json(r, 200, d);
+    }
 }
 
 /* POST /routing/explain: the decision the router would make now for this chat request, without
@@ -113,7 +160,8 @@ int floopy_handle_explain(request_rec *r, const floopy_principal_t *who)
     d->org_id = who->org_id;
     d->api_key_id = who->key_id;
     d->stream = cr->stream;
-    floopy_choose(d, route, pinned);
+    d->session_id = floopy_session_of(r);
+    if ((e = floopy_choose(r, d, route, pinned, 1))) return floopy_send_error(r, e);
     fl_decision_row_args(r->pool, d, args);
     out = fl_decision_row_json(r->pool, args);
     for (k = outcome; *k; k++) json_object_del(out, *k);

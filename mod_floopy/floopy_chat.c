@@ -226,6 +226,7 @@ static attempt_e answered(chat_t *ch)
     /* the client has its answer before the decision row is built: that work is off its clock */
     ap_rflush(r);
     record(ch, "ok", 200, NULL);
+    floopy_judge_offer(r, ch->d, ch->cr, out, outlen);
     return ATT_ANSWERED;
 }
 
@@ -430,7 +431,7 @@ static int call_providers(chat_t *ch)
 
 /* --- the handler ------------------------------------------------------------------------ */
 
-static const char *session_of(request_rec *r)
+const char *floopy_session_of(request_rec *r)
 {
     const char *s = apr_table_get(r->headers_in, "x-floopy-session-id");
     if (!s || !*s) return NULL;
@@ -460,12 +461,6 @@ fl_error_t *floopy_chat_read(request_rec *r, fl_chat_request_t **pcr,
     return NULL;
 }
 
-void floopy_choose(fl_decision_t *d, const fl_route_t *route, fl_model_t *pinned)
-{
-    if (route) fl_router_choose(route, d);
-    else fl_router_pin(pinned, d);
-}
-
 int floopy_handle_chat(request_rec *r, const floopy_principal_t *who)
 {
     chat_t *ch = apr_pcalloc(r->pool, sizeof(*ch));
@@ -488,7 +483,7 @@ int floopy_handle_chat(request_rec *r, const floopy_principal_t *who)
     ch->d = fl_decision_create(r->pool, apr_time_now());
     ch->d->org_id = who->org_id;
     ch->d->api_key_id = who->key_id;
-    ch->d->session_id = session_of(r);
+    ch->d->session_id = floopy_session_of(r);
     apr_table_setn(r->err_headers_out, "x-floopy-decision-id", ch->d->id);
 
     e = floopy_chat_read(r, &ch->cr, &route, &pinned);
@@ -496,7 +491,6 @@ int floopy_handle_chat(request_rec *r, const floopy_principal_t *who)
         ch->d->stream = ch->cr->stream;
         ch->d->route = ch->cr->model;
     }
-    if (e) return fail(ch, status_of(e), e);
-    floopy_choose(ch->d, route, pinned);
+    if (e || (e = floopy_choose(r, ch->d, route, pinned, 0))) return fail(ch, status_of(e), e);
     return call_providers(ch);
 }

@@ -24,6 +24,11 @@ void *floopy_create_srv(apr_pool_t *p, server_rec *s)
     c->writer_queue = -1;
     c->price_refresh_sec = -1;
     c->export_max_rows = -1;
+    c->router_refresh_ms = -1;
+    c->sticky_ttl_sec = -1;
+    c->judge_sample = -1;
+    c->judge_queue = -1;
+    fl_policy_defaults(&c->policy);
     return c;
 }
 
@@ -39,6 +44,14 @@ void *floopy_merge_srv(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(writer_queue);
     MERGE_INT(price_refresh_sec);
     MERGE_INT(export_max_rows);
+    MERGE_INT(router_refresh_ms);
+    MERGE_INT(sticky_ttl_sec);
+    MERGE_INT(judge_queue);
+    m->judge_sample = add->judge_sample >= 0 ? add->judge_sample : base->judge_sample;
+    m->judge_id = add->judge_id ? add->judge_id : base->judge_id;
+    m->judge_routes = add->judge_id ? add->judge_routes : base->judge_routes;
+    m->policy = add->policy_set ? add->policy : base->policy;
+    m->policy_set = add->policy_set || base->policy_set;
     m->admin_token_file = add->admin_token_file ? add->admin_token_file : base->admin_token_file;
     return m;
 }
@@ -143,6 +156,102 @@ static const char *set_max_body(cmd_parms *cmd, void *dc, const char *v)
     return err;
 }
 
+/* A key=value's number within [lo, hi]; an error text otherwise. */
+static const char *opt_number(cmd_parms *cmd, const char *kv, double lo, double hi, double *out)
+{
+    const char *v = strchr(kv, '=') + 1;
+    char *end;
+    double d = strtod(v, &end);
+    if (*end || end == v || d < lo || d > hi) {
+        return apr_psprintf(cmd->pool, "%s: '%s' needs a number from %g to %g", cmd->cmd->name,
+                            kv, lo, hi);
+    }
+    *out = d;
+    return NULL;
+}
+
+typedef struct router_opt_t {
+    const char *name;
+    apr_size_t offset;           /* of a double in fl_policy_t; (size_t)-1 for the glue's own */
+    double lo, hi;
+} router_opt_t;
+
+#define POL(f) APR_OFFSETOF(fl_policy_t, f)
+static const router_opt_t router_opts[] = {
+    { "explore", POL(explore), 0, 1 }, { "cost_weight", POL(cost_weight), 0, 10 },
+    { "discount", POL(discount), 0.5, 1 }, { "learning_n", POL(learning_n), 0, 1e6 },
+    { "auto_n", POL(auto_n), 0, 1e6 }, { "bench_cap", POL(bench_cap), 0, 1e6 },
+    { "pool_cap", POL(pool_cap), 0, 1e6 }, { "day0_cap", POL(conf_day0_cap), 0, 1 },
+    { "ceiling", POL(conf_ceiling), 0, 1 }, { "judge_weight", POL(judge_weight), 0, 10 },
+    { NULL, 0, 0, 0 }
+};
+
+/* FloopyRouter key=value ...: the learning router's parameters (docs/methodology). */
+static const char *set_router(cmd_parms *cmd, void *dc, const char *args)
+{
+    floopy_srv_t *c = floopy_srv(cmd->server);
+    apr_array_header_t *a = split_args(cmd->pool, args);
+    int i;
+    for (i = 0; i < a->nelts; i++) {
+        const char *kv = APR_ARRAY_IDX(a, i, const char *), *err = NULL;
+        const router_opt_t *o;
+        double d = 0;
+        apr_size_t klen = strcspn(kv, "=");
+        if (!kv[klen]) return apr_psprintf(cmd->pool, "%s: '%s' is not key=value", cmd->cmd->name, kv);
+        for (o = router_opts; o->name && (strlen(o->name) != klen || strncmp(o->name, kv, klen)); o++);
+        if (o->name) {
+            if ((err = opt_number(cmd, kv, o->lo, o->hi, &d))) return err;
+            *(double *)((char *)&c->policy + o->offset) = d;
+        }
+        else if (!strncmp(kv, "pool_min_orgs=", klen + 1)) {
+            if (!(err = opt_number(cmd, kv, 0, 1000, &d))) c->policy.pool_min_orgs = (int)d;
+        }
+        else if (!strncmp(kv, "refresh=", klen + 1)) {
+            if (!(err = opt_number(cmd, kv, 50, 60000, &d))) c->router_refresh_ms = (long)d;
+        }
+        else if (!strncmp(kv, "sticky_ttl=", klen + 1)) {
+            if (!(err = opt_number(cmd, kv, 0, 86400 * 7, &d))) c->sticky_ttl_sec = (long)d;
+        }
+        else {
+            return apr_psprintf(cmd->pool, "%s: unknown option '%s'", cmd->cmd->name, kv);
+        }
+        if (err) return err;
+    }
+    c->policy_set = 1;
+    return NULL;
+}
+
+/* FloopyJudge provider/model [sample=SHARE] [queue=N] */
+static const char *set_judge(cmd_parms *cmd, void *dc, const char *args)
+{
+    floopy_srv_t *c = floopy_srv(cmd->server);
+    apr_array_header_t *a = split_args(cmd->pool, args);
+    int i;
+    if (a->nelts < 1) return apr_psprintf(cmd->pool, "%s needs a provider/model", cmd->cmd->name);
+    c->judge_id = APR_ARRAY_IDX(a, 0, const char *);
+    for (i = 1; i < a->nelts; i++) {
+        const char *kv = APR_ARRAY_IDX(a, i, const char *), *err;
+        double d;
+        if (!strncmp(kv, "sample=", 7)) {
+            if ((err = opt_number(cmd, kv, 0, 1, &d))) return err;
+            c->judge_sample = d;
+        }
+        else if (!strncmp(kv, "routes=", 7)) {
+            char *last, *w = apr_pstrdup(cmd->pool, kv + 7);
+            c->judge_routes = apr_hash_make(cmd->pool);
+            for (w = apr_strtok(w, ",", &last); w; w = apr_strtok(NULL, ",", &last)) {
+                apr_hash_set(c->judge_routes, w, APR_HASH_KEY_STRING, w);
+            }
+        }
+        else if (!strncmp(kv, "queue=", 6)) {
+            if ((err = opt_number(cmd, kv, 1, 1e6, &d))) return err;
+            c->judge_queue = (long)d;
+        }
+        else return apr_psprintf(cmd->pool, "%s: unknown option '%s'", cmd->cmd->name, kv);
+    }
+    return NULL;
+}
+
 static const char *set_admin_token_file(cmd_parms *cmd, void *dc, const char *v)
 {
     floopy_srv(cmd->server)->admin_token_file = ap_server_root_relative(cmd->pool, v);
@@ -169,6 +278,12 @@ const command_rec floopy_cmds[] = {
                   "rows of one decision export before it is cut and says how to go on (default 1000000)"),
     AP_INIT_TAKE1("FloopyPriceRefresh", set_int, "prices", RSRC_CONF,
                   "seconds between reloads of the model_prices table in each child (default 30)"),
+    AP_INIT_RAW_ARGS("FloopyRouter", set_router, NULL, RSRC_CONF,
+                     "key=value ...: explore, cost_weight, discount, learning_n, auto_n, bench_cap, "
+                     "pool_cap, pool_min_orgs, day0_cap, ceiling, judge_weight, refresh (ms), "
+                     "sticky_ttl (s)"),
+    AP_INIT_RAW_ARGS("FloopyJudge", set_judge, NULL, RSRC_CONF,
+                     "PROVIDER/MODEL [sample=SHARE (0.1)] [routes=A,B (all)] [queue=N (1000)]: LLM-as-judge"),
     AP_INIT_TAKE1("FloopyAdminTokenFile", set_admin_token_file, NULL, RSRC_CONF,
                   "file holding the deployment's admin credential for the floopy-admin handler"),
     {NULL}
@@ -219,6 +334,19 @@ apr_status_t floopy_config_check(apr_pool_t *p, server_rec *s)
         if (c->writer_queue < 0) c->writer_queue = 100000;
         if (c->price_refresh_sec < 0) c->price_refresh_sec = 30;
         if (c->export_max_rows < 0) c->export_max_rows = 1000000;
+        if (c->router_refresh_ms < 0) c->router_refresh_ms = 500;
+        if (c->sticky_ttl_sec < 0) c->sticky_ttl_sec = 1800;
+        if (c->judge_sample < 0) c->judge_sample = 0.1;
+        if (c->judge_queue < 0) c->judge_queue = 1000;
+        if (c->judge_id) {
+            const fl_route_t *jr;
+            if (fl_catalog_lookup(c->catalog, p, c->judge_id, &jr, &c->judge_model)
+                || !c->judge_model) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, v, "FL001: FloopyJudge %s: not a "
+                             "configured provider/model", c->judge_id);
+                return APR_EINVAL;
+            }
+        }
         if (c->admin_token_file && (rv = read_admin_token(p, v, c)) != APR_SUCCESS) {
             return rv;
         }

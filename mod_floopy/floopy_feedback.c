@@ -5,6 +5,7 @@
  * answers as unknown). A repeated session score is added, and the earlier one is marked
  * replaced_by the new one in the same transaction: the replacement is recorded, not lost. */
 #include <math.h>
+#include <stdlib.h>
 #include <apr_strings.h>
 #include <http_protocol.h>
 
@@ -90,7 +91,7 @@ static int target_exists(request_rec *r, ap_dbd_t *db, const floopy_principal_t 
 }
 
 static json_t *feedback_json(apr_pool_t *p, const char *id, const fb_t *fb, const char *created,
-                             json_t *replaces)
+                             json_t *replaces, json_t *credited)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(id));
@@ -101,13 +102,82 @@ static json_t *feedback_json(apr_pool_t *p, const char *id, const fb_t *fb, cons
     json_object_set_new(o, fb->session_id ? "nps" : "score", json_real(fb->score));
     json_object_set_new(o, "comment", fb->comment ? json_string(fb->comment) : json_null());
     json_object_set_new(o, "replaces", replaces);
+    json_object_set_new(o, "credited", credited);
     json_object_set_new(o, "created_at", json_string(fl_time_sql_to_iso(p, created)));
     return o;
 }
 
+static apr_status_t credit_one(request_rec *r, ap_dbd_t *db, const floopy_principal_t *who,
+                               const char *fid, const char *route, const char *model,
+                               double weight, double revise_from, double reward, json_t *credited)
+{
+    const fl_policy_t *pol = &floopy_srv(r->server)->policy;
+    const char *ins[6];
+    json_t *o;
+    apr_status_t rv = floopy_learn_credit(r->pool, db, pol, who->org_id, route, model, &weight,
+                                          revise_from, reward);
+    if (rv != APR_SUCCESS) return rv;
+    ins[0] = fid; ins[1] = who->org_id; ins[2] = route; ins[3] = model;
+    ins[4] = apr_psprintf(r->pool, "%.10g", weight);
+    ins[5] = apr_psprintf(r->pool, "%.10g", reward);
+    o = json_object();
+    json_object_set_new(o, "route", json_string(route));
+    json_object_set_new(o, "model", json_string(model));
+    json_object_set_new(o, "weight", json_real(weight));
+    json_array_append_new(credited, o);
+    return floopy_db_exec(r->pool, db, FLOOPY_SQL_CREDIT_INS, 6, ins, NULL);
+}
+
+#define COL(rows, i, k) APR_ARRAY_IDX(rows, i, const char **)[k]
+
+/* Credits the outcome to the routed models it judges: a session's NPS is spread over every
+ * routed decision of the session (weight count/total per model, one unit in all); a score
+ * credits its decision's model, with more weight once the model is in Auto; a replacing NPS
+ * rewrites exactly what the replaced one credited. Pinned decisions chose nothing: no credit. */
+static apr_status_t credit(request_rec *r, ap_dbd_t *db, const floopy_principal_t *who,
+                           const fb_t *fb, const char *id, json_t *replaces, json_t *credited)
+{
+    const char *args[2];
+    apr_array_header_t *rows;
+    apr_status_t rv;
+    double reward = fb->score / 10.0, total = 0;
+    int i;
+
+    if (fb->session_id && json_array_size(replaces)) {
+        args[0] = json_string_value(json_array_get(replaces, 0));
+        args[1] = who->org_id;
+        rv = floopy_db_select(r->pool, db, FLOOPY_SQL_CREDITS_OF, 2, args, &rows, NULL);
+        for (i = 0; rv == APR_SUCCESS && i < rows->nelts; i++) {
+            rv = credit_one(r, db, who, id, COL(rows, i, 0), COL(rows, i, 1),
+                            strtod(COL(rows, i, 2), NULL), strtod(COL(rows, i, 3), NULL),
+                            reward, credited);
+        }
+        return rv;
+    }
+    if (fb->session_id) {
+        args[0] = who->org_id;
+        args[1] = fb->session_id;
+        rv = floopy_db_select(r->pool, db, FLOOPY_SQL_SESSION_ARMS, 2, args, &rows, NULL);
+        for (i = 0; rv == APR_SUCCESS && i < rows->nelts; i++) total += strtod(COL(rows, i, 2), NULL);
+        for (i = 0; rv == APR_SUCCESS && i < rows->nelts; i++) {
+            rv = credit_one(r, db, who, id, COL(rows, i, 0), COL(rows, i, 1),
+                            strtod(COL(rows, i, 2), NULL) / total, -1, reward, credited);
+        }
+        return rv;
+    }
+    args[0] = fb->decision_id;
+    args[1] = who->org_id;
+    rv = floopy_db_select(r->pool, db, FLOOPY_SQL_DECISION_ARM, 2, args, &rows, NULL);
+    if (rv == APR_SUCCESS && rows->nelts && !strcmp(COL(rows, 0, 2), "0")) {
+        rv = credit_one(r, db, who, id, COL(rows, 0, 0), COL(rows, 0, 1), -1, -1, reward, credited);
+    }
+    return rv;
+}
+
 /* Stores the feedback (and marks the session's earlier score replaced) in one transaction. */
 static apr_status_t store(request_rec *r, ap_dbd_t *db, const floopy_principal_t *who,
-                          const fb_t *fb, const char *id, const char *created, json_t *replaces)
+                          const fb_t *fb, const char *id, const char *created, json_t *replaces,
+                          json_t *credited)
 {
     apr_dbd_transaction_t *tx = NULL;
     apr_array_header_t *rows;
@@ -130,6 +200,7 @@ static apr_status_t store(request_rec *r, ap_dbd_t *db, const floopy_principal_t
         rep[0] = id; rep[1] = who->org_id; rep[2] = fb->session_id; rep[3] = id;
         rv = floopy_db_exec(r->pool, db, FLOOPY_SQL_FEEDBACK_REPLACE, 4, rep, NULL);
     }
+    if (rv == APR_SUCCESS) rv = credit(r, db, who, fb, id, replaces, credited);
     if (rv != APR_SUCCESS) apr_dbd_transaction_mode_set(db->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
     if (apr_dbd_transaction_end(db->driver, r->pool, tx) != 0) rv = APR_EGENERAL;
     return rv;
@@ -138,7 +209,9 @@ static apr_status_t store(request_rec *r, ap_dbd_t *db, const floopy_principal_t
 int floopy_handle_feedback(request_rec *r, const floopy_principal_t *who)
 {
     fb_t fb = { 0 };
-    json_t *body, *replaces;
+    json_t *body, *replaces, *credited;
+    apr_status_t rv;
+    int tries;
     fl_error_t *e;
     ap_dbd_t *db;
     char id[FL_UUID_LEN + 1];
@@ -165,9 +238,20 @@ int floopy_handle_feedback(request_rec *r, const floopy_principal_t *who)
     fl_uuid7(id, now);
     created = fl_time_sql(r->pool, now);
     replaces = fl_json_pool_own(r->pool, json_array());
-    if (store(r, db, who, &fb, id, created, replaces) != APR_SUCCESS) {
+    credited = fl_json_pool_own(r->pool, json_array());
+    for (tries = 0; (rv = store(r, db, who, &fb, id, created, replaces, credited)) != APR_SUCCESS
+                    && tries < 2; tries++) {
+        /* two outcomes crediting the same models in one instant may deadlock; InnoDB undoes
+         * one of them whole, and it goes again */
+        json_array_clear(replaces);
+        json_array_clear(credited);
+        apr_sleep(apr_time_from_msec(10 << tries));
+    }
+    if (rv != APR_SUCCESS) {
         return floopy_fail(r, 500, "api_error", "internal_error", NULL,
                            "the feedback could not be stored; nothing was stored, retry");
     }
-    return floopy_send_json(r, 201, feedback_json(r->pool, id, &fb, created, json_incref(replaces)));
+    floopy_learn_changed(floopy_srv(r->server)->proc->learn);
+    return floopy_send_json(r, 201, feedback_json(r->pool, id, &fb, created, json_incref(replaces),
+                                                  json_incref(credited)));
 }

@@ -81,6 +81,54 @@ static const char *audit_list_sql(apr_pool_t *p, int rows)
         " ORDER BY id DESC LIMIT %d", rows);
 }
 
+/* The learning router's statistics (floopy_learn.c) and the outcomes that feed them. */
+static void learning_statements(server_rec *s,
+                                void (*prepare)(server_rec *, const char *, const char *))
+{
+    prepare(s, "SELECT org_id, route, model_id, n, s FROM arm_quality", FLOOPY_SQL_ARM_QUALITY_ALL);
+    prepare(s, "SELECT n, s FROM arm_quality WHERE org_id = %s AND route = %s AND model_id = %s "
+               "FOR UPDATE", FLOOPY_SQL_ARM_QUALITY_LOCK);
+    prepare(s, "INSERT INTO arm_quality (org_id, route, model_id, n, s, updated_at) "
+               "VALUES (%s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE n = VALUES(n), "
+               "s = VALUES(s), updated_at = VALUES(updated_at)", FLOOPY_SQL_ARM_QUALITY_PUT);
+    prepare(s, "SELECT org_id, route, model_id, SUM(requests), SUM(priced), SUM(cost_usd), "
+               "SUM(latency_ms), SUM(tokens) FROM arm_usage_daily "
+               "WHERE day >= CURRENT_DATE - INTERVAL 7 DAY GROUP BY org_id, route, model_id",
+            FLOOPY_SQL_ARM_USAGE_RECENT);
+    prepare(s, "INSERT INTO arm_usage_daily (org_id, route, model_id, day, requests, priced, "
+               "cost_usd, latency_ms, tokens) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+               "ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests), "
+               "priced = priced + VALUES(priced), cost_usd = cost_usd + VALUES(cost_usd), "
+               "latency_ms = latency_ms + VALUES(latency_ms), tokens = tokens + VALUES(tokens)",
+            FLOOPY_SQL_ARM_USAGE_ADD);
+    prepare(s, "SELECT model_id, quality, weight FROM benchmark_priors", FLOOPY_SQL_BENCHMARK_PRIORS);
+    prepare(s, "SELECT id FROM organizations WHERE pooling_opt_out = 1", FLOOPY_SQL_OPTED_OUT);
+    prepare(s, "SELECT org_id, max_regression, max_cost_increase, confidence_threshold "
+               "FROM org_constraints", FLOOPY_SQL_CONSTRAINTS_ALL);
+    prepare(s, "SELECT route, CONCAT(provider, '/', model), COUNT(*) FROM decisions "
+               "WHERE org_id = %s AND session_id = %s AND pinned = 0 AND provider IS NOT NULL "
+               "GROUP BY route, provider, model ORDER BY route, provider, model", FLOOPY_SQL_SESSION_ARMS);
+    prepare(s, "SELECT route, CONCAT(provider, '/', model), pinned FROM decisions "
+               "WHERE id = %s AND org_id = %s AND provider IS NOT NULL", FLOOPY_SQL_DECISION_ARM);
+    prepare(s, "SELECT route, model_id, weight, reward FROM feedback_credits "
+               "WHERE feedback_id = %s AND org_id = %s ORDER BY route, model_id", FLOOPY_SQL_CREDITS_OF);
+    prepare(s, "INSERT INTO feedback_credits (feedback_id, org_id, route, model_id, weight, reward) "
+               "VALUES (%s, %s, %s, %s, %s, %s)", FLOOPY_SQL_CREDIT_INS);
+    prepare(s, "INSERT INTO judge_scores (id, decision_id, org_id, judge_model, subject_model, "
+               "relevance, coherence, helpfulness, safety, latency_ms, created_at) "
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", FLOOPY_SQL_JUDGE_INS);
+    /* what a decision's outcome signals are: its session's active NPS and its own scores */
+    prepare(s, "SELECT f.id, f.kind, f.score, f.comment, f.created_at, c.weight FROM feedback f "
+               "LEFT JOIN feedback_credits c ON c.feedback_id = f.id AND c.route = %s "
+               "AND c.model_id = %s WHERE f.org_id = %s AND f.replaced_by IS NULL AND "
+               "((f.kind = 'session' AND f.session_id = %s) OR "
+               "(f.kind = 'decision' AND f.decision_id = %s)) ORDER BY f.id",
+            FLOOPY_SQL_OUTCOMES_FEEDBACK);
+    prepare(s, "SELECT judge_model, subject_model, relevance, coherence, helpfulness, safety, "
+               "created_at FROM judge_scores WHERE org_id = %s AND decision_id = %s ORDER BY id",
+            FLOOPY_SQL_OUTCOMES_JUDGE);
+}
+
 void floopy_store_prepare(server_rec *s, apr_pool_t *p)
 {
     void (*prepare)(server_rec *, const char *, const char *) =
@@ -102,6 +150,7 @@ void floopy_store_prepare(server_rec *s, apr_pool_t *p)
                                " WHERE org_id = %%s AND id > %%s"
                                " AND created_at >= %%s AND created_at <= %%s ORDER BY id LIMIT %d",
                             decision_cols(p), FLOOPY_EXPORT_BATCH), FLOOPY_SQL_DECISION_EXPORT);
+    learning_statements(s, prepare);
     prepare(s, "SELECT k.id, k.org_id, k.role, o.plan FROM api_keys k "
                "JOIN organizations o ON o.id = k.org_id "
                "WHERE k.key_hash = %s AND k.revoked_at IS NULL", FLOOPY_SQL_KEY_LOOKUP);

@@ -24,6 +24,21 @@
 #define FLOOPY_SQL_DECISION_LIST "floopy_decision_list_"   /* + page size */
 #define FLOOPY_SQL_AUDIT_LIST   "floopy_audit_list_"       /* + page size */
 #define FLOOPY_SQL_DECISION_EXPORT "floopy_decision_export"
+#define FLOOPY_SQL_ARM_QUALITY_ALL "floopy_arm_quality_all"
+#define FLOOPY_SQL_ARM_QUALITY_LOCK "floopy_arm_quality_lock"
+#define FLOOPY_SQL_ARM_QUALITY_PUT "floopy_arm_quality_put"
+#define FLOOPY_SQL_ARM_USAGE_RECENT "floopy_arm_usage_recent"
+#define FLOOPY_SQL_ARM_USAGE_ADD "floopy_arm_usage_add"
+#define FLOOPY_SQL_BENCHMARK_PRIORS "floopy_benchmark_priors"
+#define FLOOPY_SQL_OPTED_OUT    "floopy_opted_out"
+#define FLOOPY_SQL_CONSTRAINTS_ALL "floopy_constraints_all"
+#define FLOOPY_SQL_SESSION_ARMS "floopy_session_arms"
+#define FLOOPY_SQL_DECISION_ARM "floopy_decision_arm"
+#define FLOOPY_SQL_CREDITS_OF   "floopy_credits_of"
+#define FLOOPY_SQL_CREDIT_INS   "floopy_credit_ins"
+#define FLOOPY_SQL_JUDGE_INS    "floopy_judge_ins"
+#define FLOOPY_SQL_OUTCOMES_FEEDBACK "floopy_outcomes_feedback"
+#define FLOOPY_SQL_OUTCOMES_JUDGE "floopy_outcomes_judge"
 
 /* Page sizes a list statement is prepared for (a page asks for one row more than it shows, to
  * know whether another page follows): the smallest that holds limit + 1 is used. */

@@ -106,6 +106,56 @@ static apr_status_t insert_batches(floopy_writer_t *w, apr_pool_t *p, ap_dbd_t *
     return APR_SUCCESS;
 }
 
+/* Rolling usage per organisation, route, model and day for the router's cost and latency
+ * estimates: summed from the batch, one upsert per arm, in the batch's transaction. */
+typedef struct usage_t {
+    const char *org, *route, *model, *day;
+    apr_int64_t requests, priced, tokens;
+    double cost, latency;
+} usage_t;
+
+static apr_status_t add_usage(apr_pool_t *p, ap_dbd_t *db, const entry_t *list, int n)
+{
+    apr_hash_t *arms = apr_hash_make(p);
+    apr_hash_index_t *hi;
+    for (; list && n > 0; list = list->next, n--) {
+        const char *const *a = list->args;
+        const char *model, *key;
+        usage_t *u;
+        if (!a[FL_COL_PROVIDER] || strcmp(a[FL_COL_PINNED], "0")) continue;
+        model = apr_pstrcat(p, a[FL_COL_PROVIDER], "/", a[FL_COL_MODEL], NULL);
+        key = apr_pstrcat(p, a[FL_COL_ORG], "\x1f", a[FL_COL_ROUTE], "\x1f", model, "\x1f",
+                          apr_pstrndup(p, a[FL_COL_CREATED], 10), NULL);
+        if (!(u = apr_hash_get(arms, key, APR_HASH_KEY_STRING))) {
+            u = apr_pcalloc(p, sizeof(*u));
+            u->org = a[FL_COL_ORG];
+            u->route = a[FL_COL_ROUTE];
+            u->model = model;
+            u->day = apr_pstrndup(p, a[FL_COL_CREATED], 10);
+            apr_hash_set(arms, key, APR_HASH_KEY_STRING, u);
+        }
+        u->requests++;
+        if (a[FL_COL_COST]) {
+            u->priced++;
+            u->cost += strtod(a[FL_COL_COST], NULL);
+        }
+        u->latency += a[FL_COL_LAT_TOTAL] ? strtod(a[FL_COL_LAT_TOTAL], NULL) : 0;
+        u->tokens += (a[FL_COL_IN] ? apr_atoi64(a[FL_COL_IN]) : 0)
+                     + (a[FL_COL_OUT] ? apr_atoi64(a[FL_COL_OUT]) : 0);
+    }
+    for (hi = apr_hash_first(p, arms); hi; hi = apr_hash_next(hi)) {
+        const usage_t *u = apr_hash_this_val(hi);
+        const char *args[9] = { u->org, u->route, u->model, u->day,
+            apr_ltoa(p, (long)u->requests), apr_ltoa(p, (long)u->priced),
+            apr_psprintf(p, "%.10f", u->cost), apr_psprintf(p, "%.3f", u->latency),
+            apr_ltoa(p, (long)u->tokens) };
+        if (floopy_db_exec(p, db, FLOOPY_SQL_ARM_USAGE_ADD, 9, args, NULL) != APR_SUCCESS) {
+            return APR_EGENERAL;
+        }
+    }
+    return APR_SUCCESS;
+}
+
 /* Writes the list in one transaction (one log flush however many rows); on any failure nothing
  * is kept and the whole list comes back to be retried. INSERT IGNORE makes a retry of rows the
  * database did store (the answer lost on the way) harmless: ids are unique. */
@@ -121,6 +171,7 @@ static entry_t *write_list(floopy_writer_t *w, apr_pool_t *p, entry_t *list, int
         return list;
     }
     rv = insert_batches(w, p, db, list, n);
+    if (rv == APR_SUCCESS) rv = add_usage(p, db, list, n);
     if (rv != APR_SUCCESS) {
         apr_dbd_transaction_mode_set(db->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
     }

@@ -77,12 +77,17 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
     if ((rv = fl_http_create(&proc->http, pchild)) != APR_SUCCESS
         || (rv = floopy_keycache_create(&proc->keys, pchild, c->key_cache_ttl)) != APR_SUCCESS
         || (rv = floopy_prices_create(&proc->prices, pchild)) != APR_SUCCESS
-        || (rv = floopy_writer_start(&proc->writer, pchild, s, proc->prices)) != APR_SUCCESS) {
+        || (rv = floopy_writer_start(&proc->writer, pchild, s, proc->prices)) != APR_SUCCESS
+        || (rv = floopy_learn_start(&proc->learn, pchild, s)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL006: child state could not be set up");
         return;
     }
     if ((rv = providers_child_init(s, pchild, proc)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL007: a provider's state could not be set up");
+        return;
+    }
+    if ((rv = floopy_judge_start(&proc->judge, pchild, s, proc)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL008: the judge could not be started");
         return;
     }
     for (v = s; v; v = v->next) {

@@ -15,6 +15,7 @@
 #include "fl_http.h"
 #include "fl_breaker.h"
 #include "fl_decision.h"
+#include "fl_learn.h"
 
 #ifndef FLOOPY_MODULE_FILE /* AP_DECLARE_MODULE declares it there */
 APLOG_USE_MODULE(floopy);
@@ -27,6 +28,9 @@ typedef struct floopy_writer_t floopy_writer_t;
 typedef struct floopy_keycache_t floopy_keycache_t;
 typedef struct floopy_prices_t floopy_prices_t;
 typedef struct floopy_export_slot_t floopy_export_slot_t;
+typedef struct floopy_learn_t floopy_learn_t;
+typedef struct floopy_snap_t floopy_snap_t;
+typedef struct floopy_judge_t floopy_judge_t;
 
 /* State of one child process, made in child_init and owned by the child's pool. */
 typedef struct floopy_proc_t {
@@ -34,6 +38,8 @@ typedef struct floopy_proc_t {
     floopy_writer_t *writer;
     floopy_keycache_t *keys;
     floopy_prices_t *prices;
+    floopy_learn_t *learn;
+    floopy_judge_t *judge;
     apr_hash_t *provider_state;  /* fl_provider_t* -> the adapter's per-process state */
 } floopy_proc_t;
 
@@ -49,6 +55,15 @@ typedef struct floopy_srv_t {
     fl_breaker_slot_t *breakers; /* shared memory, one slot per configured model */
     floopy_export_slot_t *export_slots; /* shared memory: the exports running now */
     long export_max_rows;        /* rows of one export before it is cut (-1 = unset) */
+    fl_policy_t policy;          /* FloopyRouter: the learning router's parameters */
+    int policy_set;              /* a FloopyRouter line was given here */
+    long router_refresh_ms;      /* how often a child reloads the router's statistics */
+    long sticky_ttl_sec;         /* how long a session keeps its model */
+    const char *judge_id;        /* FloopyJudge provider/model, NULL = no judge */
+    fl_model_t *judge_model;     /* resolved at start-up */
+    double judge_sample;         /* share of answered requests that are judged */
+    apr_hash_t *judge_routes;    /* only these routes' answers are judged; NULL = all */
+    long judge_queue;            /* judgements waiting per child before more are skipped */
     server_rec *main_server;     /* mod_dbd's connection pool lives with the main server */
     ap_dbd_t *(*dbd_open)(apr_pool_t *, server_rec *);
     void (*dbd_close)(server_rec *, ap_dbd_t *);
@@ -142,15 +157,36 @@ apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, serve
 int floopy_writer_has_room(floopy_writer_t *w);
 void floopy_writer_enqueue(floopy_writer_t *w, const char *const *args);
 
-/* --- chat requests (floopy_chat.c), shared by chat and explain so both refuse alike --- */
+/* --- LLM-as-judge (floopy_judge.c) --- */
 typedef struct fl_chat_request_t fl_chat_request_t;
+/* No judge unless FloopyJudge names one (then *pJ stays NULL). */
+apr_status_t floopy_judge_start(floopy_judge_t **pJ, apr_pool_t *pchild, server_rec *s,
+                                floopy_proc_t *proc);
+/* Queues a sampled share of answered requests for judging; never blocks the request. */
+void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_request_t *cr,
+                        const char *answer, apr_size_t len);
+
+/* --- chat requests (floopy_chat.c), shared by chat and explain so both refuse alike --- */
 typedef struct fl_route_t fl_route_t;
 /* Reads and checks the body and resolves its model; the error to answer otherwise (*pcr is set
  * once the body parsed, even when the model is unknown). */
 fl_error_t *floopy_chat_read(request_rec *r, fl_chat_request_t **pcr,
                              const fl_route_t **proute, fl_model_t **ppinned);
-/* The router's choice for a route, or the pinned model. */
-void floopy_choose(fl_decision_t *d, const fl_route_t *route, fl_model_t *pinned);
+/* The x-floopy-session-id header (at most 255 bytes), or NULL. */
+const char *floopy_session_of(request_rec *r);
+
+/* --- the learning router (floopy_learn.c) --- */
+apr_status_t floopy_learn_start(floopy_learn_t **pL, apr_pool_t *pchild, server_rec *s);
+/* This child credited an outcome: rebuild the snapshot now rather than at the next tick. */
+void floopy_learn_changed(floopy_learn_t *L);
+/* The router's choice for a route, or the pinned model; reads x-floopy-seed (400 if bad).
+ * A dry run (explain) leaves the session's stickiness alone. */
+fl_error_t *floopy_choose(request_rec *r, fl_decision_t *d, const fl_route_t *route,
+                          fl_model_t *pinned, int dry_run);
+/* Applies one outcome to an arm inside the caller's transaction (see floopy_learn.c). */
+apr_status_t floopy_learn_credit(apr_pool_t *p, ap_dbd_t *db, const fl_policy_t *pol,
+                                 const char *org, const char *route, const char *model,
+                                 double *weight, double revise_from, double reward);
 
 /* --- handlers --- */
 int floopy_handle_chat(request_rec *r, const floopy_principal_t *who);

@@ -198,13 +198,26 @@ const char *fl_catalog_add_route(fl_catalog_t *c, apr_pool_t *p, const char *nam
     if (nids < 1) return apr_psprintf(p, "route '%s' needs at least one candidate", name);
     r = apr_pcalloc(p, sizeof(*r));
     r->name = name;
+    r->explore = -1;
     r->candidates = apr_array_make(p, nids, sizeof(fl_model_t *));
     for (i = 0; i < nids; i++) {
-        fl_model_t *m = apr_hash_get(c->models, ids[i], APR_HASH_KEY_STRING);
+        fl_model_t *m;
+        if (!strncmp(ids[i], "explore=", 8)) {
+            char *end;
+            r->explore = strtod(ids[i] + 8, &end);
+            if (*end || end == ids[i] + 8 || r->explore < 0 || r->explore > 1) {
+                return apr_psprintf(p, "route '%s': explore= takes a share from 0 to 1", name);
+            }
+            continue;
+        }
+        m = apr_hash_get(c->models, ids[i], APR_HASH_KEY_STRING);
         if (!m) {
             return apr_psprintf(p, "route '%s': candidate '%s' has no FloopyModel line above", name, ids[i]);
         }
         APR_ARRAY_PUSH(r->candidates, fl_model_t *) = m;
+    }
+    if (r->candidates->nelts < 1) {
+        return apr_psprintf(p, "route '%s' needs at least one candidate", name);
     }
     apr_hash_set(c->routes, name, APR_HASH_KEY_STRING, r);
     APR_ARRAY_PUSH(c->route_list, fl_route_t *) = r;

@@ -42,6 +42,8 @@ typedef struct fl_model_t {
 typedef struct fl_route_t {
     const char *name;
     apr_array_header_t *candidates; /* fl_model_t*; the first is the route's default */
+    double explore;              /* share of decisions where Day-0 candidates compete; -1 =
+                                  * the server's FloopyRouter explore= */
 } fl_route_t;
 
 typedef struct fl_catalog_t {

@@ -14,12 +14,6 @@ const char *const fl_decision_columns[FL_DECISION_NCOLS] = {
     "attempts", "created_at", "completed_at"
 };
 
-enum {
-    C_ID, C_ORG, C_KEY, C_SESSION, C_ROUTE, C_PINNED, C_STREAM, C_PROVIDER, C_MODEL, C_SCORE,
-    C_ALTS, C_SIGNALS, C_CONSTRAINTS, C_CONFIDENCE, C_PHASE, C_STATUS, C_HTTP, C_LAT_TOTAL,
-    C_LAT_UP, C_IN, C_OUT, C_CACHED, C_REASONING, C_COST, C_CACHE_HIT, C_ERROR, C_ATTEMPTS,
-    C_CREATED, C_COMPLETED
-};
 
 void fl_usage_clear(fl_usage_t *u)
 {
@@ -98,36 +92,36 @@ static json_t *alternatives_json(const fl_decision_t *d)
 void fl_decision_row_args(apr_pool_t *p, const fl_decision_t *d, const char **args)
 {
     double cost = fl_cost_usd(&d->price, &d->usage);
-    args[C_ID] = d->id;
-    args[C_ORG] = d->org_id;
-    args[C_KEY] = d->api_key_id;
-    args[C_SESSION] = d->session_id;
-    args[C_ROUTE] = d->route ? d->route : "";
-    args[C_PINNED] = d->pinned ? "1" : "0";
-    args[C_STREAM] = d->stream ? "1" : "0";
-    args[C_PROVIDER] = d->chosen ? d->chosen->provider->name : NULL;
-    args[C_MODEL] = d->chosen ? d->chosen->name : NULL;
-    args[C_SCORE] = d->chosen ? apr_psprintf(p, "%.6f", d->chosen_score) : NULL;
-    args[C_ALTS] = fl_json_dump(p, alternatives_json(d), 1);
-    args[C_SIGNALS] = fl_json_dump(p, d->signals, 0);
-    args[C_CONSTRAINTS] = fl_json_dump(p, d->constraints, 0);
-    args[C_CONFIDENCE] = apr_psprintf(p, "%.6f", d->confidence);
-    args[C_PHASE] = d->phase;
-    args[C_STATUS] = d->status;
-    args[C_HTTP] = apr_itoa(p, d->http_status);
-    args[C_LAT_TOTAL] = apr_psprintf(p, "%.3f", d->latency_total_ms);
-    args[C_LAT_UP] = d->latency_upstream_ms < 0 ? NULL
+    args[FL_COL_ID] = d->id;
+    args[FL_COL_ORG] = d->org_id;
+    args[FL_COL_KEY] = d->api_key_id;
+    args[FL_COL_SESSION] = d->session_id;
+    args[FL_COL_ROUTE] = d->route ? d->route : "";
+    args[FL_COL_PINNED] = d->pinned ? "1" : "0";
+    args[FL_COL_STREAM] = d->stream ? "1" : "0";
+    args[FL_COL_PROVIDER] = d->chosen ? d->chosen->provider->name : NULL;
+    args[FL_COL_MODEL] = d->chosen ? d->chosen->name : NULL;
+    args[FL_COL_SCORE] = d->chosen ? apr_psprintf(p, "%.6f", d->chosen_score) : NULL;
+    args[FL_COL_ALTS] = fl_json_dump(p, alternatives_json(d), 1);
+    args[FL_COL_SIGNALS] = fl_json_dump(p, d->signals, 0);
+    args[FL_COL_CONSTRAINTS] = fl_json_dump(p, d->constraints, 0);
+    args[FL_COL_CONFIDENCE] = apr_psprintf(p, "%.6f", d->confidence);
+    args[FL_COL_PHASE] = d->phase;
+    args[FL_COL_STATUS] = d->status;
+    args[FL_COL_HTTP] = apr_itoa(p, d->http_status);
+    args[FL_COL_LAT_TOTAL] = apr_psprintf(p, "%.3f", d->latency_total_ms);
+    args[FL_COL_LAT_UP] = d->latency_upstream_ms < 0 ? NULL
                      : apr_psprintf(p, "%.3f", d->latency_upstream_ms);
-    args[C_IN] = i64_or_null(p, d->usage.prompt);
-    args[C_OUT] = i64_or_null(p, d->usage.completion);
-    args[C_CACHED] = i64_or_null(p, d->usage.cached);
-    args[C_REASONING] = i64_or_null(p, d->usage.reasoning);
-    args[C_COST] = cost < 0 ? NULL : apr_psprintf(p, "%.10f", cost);
-    args[C_CACHE_HIT] = d->cache_hit ? "1" : "0";
-    args[C_ERROR] = d->error ? fl_json_dump(p, d->error, 0) : NULL;
-    args[C_ATTEMPTS] = fl_json_dump(p, d->attempts, 0);
-    args[C_CREATED] = fl_time_sql(p, d->created);
-    args[C_COMPLETED] = fl_time_sql(p, d->completed ? d->completed : d->created);
+    args[FL_COL_IN] = i64_or_null(p, d->usage.prompt);
+    args[FL_COL_OUT] = i64_or_null(p, d->usage.completion);
+    args[FL_COL_CACHED] = i64_or_null(p, d->usage.cached);
+    args[FL_COL_REASONING] = i64_or_null(p, d->usage.reasoning);
+    args[FL_COL_COST] = cost < 0 ? NULL : apr_psprintf(p, "%.10f", cost);
+    args[FL_COL_CACHE_HIT] = d->cache_hit ? "1" : "0";
+    args[FL_COL_ERROR] = d->error ? fl_json_dump(p, d->error, 0) : NULL;
+    args[FL_COL_ATTEMPTS] = fl_json_dump(p, d->attempts, 0);
+    args[FL_COL_CREATED] = fl_time_sql(p, d->created);
+    args[FL_COL_COMPLETED] = fl_time_sql(p, d->completed ? d->completed : d->created);
 }
 
 void fl_decision_add_attempt(fl_decision_t *d, const fl_model_t *m, int http_status,
@@ -177,12 +171,12 @@ static json_t *col_json(const char *v, json_t *dflt)
 static json_t *usage_json(const char *const *v)
 {
     json_t *u = json_object();
-    json_object_set_new(u, "prompt_tokens", col_int(v[C_IN]));
-    json_object_set_new(u, "completion_tokens", col_int(v[C_OUT]));
-    json_object_set_new(u, "total_tokens", (v[C_IN] && v[C_OUT])
-                        ? json_integer(apr_atoi64(v[C_IN]) + apr_atoi64(v[C_OUT])) : json_null());
-    json_object_set_new(u, "cached_tokens", col_int(v[C_CACHED]));
-    json_object_set_new(u, "reasoning_tokens", col_int(v[C_REASONING]));
+    json_object_set_new(u, "prompt_tokens", col_int(v[FL_COL_IN]));
+    json_object_set_new(u, "completion_tokens", col_int(v[FL_COL_OUT]));
+    json_object_set_new(u, "total_tokens", (v[FL_COL_IN] && v[FL_COL_OUT])
+                        ? json_integer(apr_atoi64(v[FL_COL_IN]) + apr_atoi64(v[FL_COL_OUT])) : json_null());
+    json_object_set_new(u, "cached_tokens", col_int(v[FL_COL_CACHED]));
+    json_object_set_new(u, "reasoning_tokens", col_int(v[FL_COL_REASONING]));
     return u;
 }
 
@@ -190,38 +184,38 @@ json_t *fl_decision_row_json(apr_pool_t *p, const char *const *v)
 {
     json_t *o = json_object(), *chosen = json_null(), *lat = json_object();
 
-    if (v[C_PROVIDER]) {
+    if (v[FL_COL_PROVIDER]) {
         chosen = json_object();
-        json_object_set_new(chosen, "provider", json_string(v[C_PROVIDER]));
-        json_object_set_new(chosen, "model", col_str(v[C_MODEL]));
-        json_object_set_new(chosen, "score", col_real(v[C_SCORE]));
+        json_object_set_new(chosen, "provider", json_string(v[FL_COL_PROVIDER]));
+        json_object_set_new(chosen, "model", col_str(v[FL_COL_MODEL]));
+        json_object_set_new(chosen, "score", col_real(v[FL_COL_SCORE]));
     }
-    json_object_set_new(lat, "total", col_real(v[C_LAT_TOTAL]));
-    json_object_set_new(lat, "upstream", col_real(v[C_LAT_UP]));
+    json_object_set_new(lat, "total", col_real(v[FL_COL_LAT_TOTAL]));
+    json_object_set_new(lat, "upstream", col_real(v[FL_COL_LAT_UP]));
 
-    json_object_set_new(o, "id", col_str(v[C_ID]));
+    json_object_set_new(o, "id", col_str(v[FL_COL_ID]));
     json_object_set_new(o, "object", json_string("floopy.decision"));
-    json_object_set_new(o, "created_at", col_str(fl_time_sql_to_iso(p, v[C_CREATED])));
-    json_object_set_new(o, "organization_id", col_str(v[C_ORG]));
-    json_object_set_new(o, "api_key_id", col_str(v[C_KEY]));
-    json_object_set_new(o, "session_id", col_str(v[C_SESSION]));
-    json_object_set_new(o, "route", col_str(v[C_ROUTE]));
-    json_object_set_new(o, "pinned", col_bool(v[C_PINNED]));
-    json_object_set_new(o, "stream", col_bool(v[C_STREAM]));
+    json_object_set_new(o, "created_at", col_str(fl_time_sql_to_iso(p, v[FL_COL_CREATED])));
+    json_object_set_new(o, "organization_id", col_str(v[FL_COL_ORG]));
+    json_object_set_new(o, "api_key_id", col_str(v[FL_COL_KEY]));
+    json_object_set_new(o, "session_id", col_str(v[FL_COL_SESSION]));
+    json_object_set_new(o, "route", col_str(v[FL_COL_ROUTE]));
+    json_object_set_new(o, "pinned", col_bool(v[FL_COL_PINNED]));
+    json_object_set_new(o, "stream", col_bool(v[FL_COL_STREAM]));
     json_object_set_new(o, "chosen", chosen);
-    json_object_set_new(o, "alternatives", col_json(v[C_ALTS], json_array()));
-    json_object_set_new(o, "signals", col_json(v[C_SIGNALS], json_object()));
-    json_object_set_new(o, "constraints", col_json(v[C_CONSTRAINTS], json_object()));
-    json_object_set_new(o, "confidence", col_real(v[C_CONFIDENCE]));
-    json_object_set_new(o, "phase", col_str(v[C_PHASE]));
-    json_object_set_new(o, "status", col_str(v[C_STATUS]));
-    json_object_set_new(o, "http_status", col_int(v[C_HTTP]));
+    json_object_set_new(o, "alternatives", col_json(v[FL_COL_ALTS], json_array()));
+    json_object_set_new(o, "signals", col_json(v[FL_COL_SIGNALS], json_object()));
+    json_object_set_new(o, "constraints", col_json(v[FL_COL_CONSTRAINTS], json_object()));
+    json_object_set_new(o, "confidence", col_real(v[FL_COL_CONFIDENCE]));
+    json_object_set_new(o, "phase", col_str(v[FL_COL_PHASE]));
+    json_object_set_new(o, "status", col_str(v[FL_COL_STATUS]));
+    json_object_set_new(o, "http_status", col_int(v[FL_COL_HTTP]));
     json_object_set_new(o, "latency_ms", lat);
     json_object_set_new(o, "usage", usage_json(v));
-    json_object_set_new(o, "cost_usd", col_real(v[C_COST]));
-    json_object_set_new(o, "cache_hit", col_bool(v[C_CACHE_HIT]));
-    json_object_set_new(o, "error", col_json(v[C_ERROR], json_null()));
-    json_object_set_new(o, "attempts", col_json(v[C_ATTEMPTS], json_array()));
-    json_object_set_new(o, "completed_at", col_str(fl_time_sql_to_iso(p, v[C_COMPLETED])));
+    json_object_set_new(o, "cost_usd", col_real(v[FL_COL_COST]));
+    json_object_set_new(o, "cache_hit", col_bool(v[FL_COL_CACHE_HIT]));
+    json_object_set_new(o, "error", col_json(v[FL_COL_ERROR], json_null()));
+    json_object_set_new(o, "attempts", col_json(v[FL_COL_ATTEMPTS], json_array()));
+    json_object_set_new(o, "completed_at", col_str(fl_time_sql_to_iso(p, v[FL_COL_COMPLETED])));
     return o;
 }

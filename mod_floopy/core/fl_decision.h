@@ -55,6 +55,15 @@ typedef struct fl_decision_t {
 extern const char *const fl_decision_columns[];
 #define FL_DECISION_NCOLS 29
 
+/* Positions in fl_decision_columns (and in a row's args). */
+enum {
+    FL_COL_ID, FL_COL_ORG, FL_COL_KEY, FL_COL_SESSION, FL_COL_ROUTE, FL_COL_PINNED, FL_COL_STREAM,
+    FL_COL_PROVIDER, FL_COL_MODEL, FL_COL_SCORE, FL_COL_ALTS, FL_COL_SIGNALS, FL_COL_CONSTRAINTS,
+    FL_COL_CONFIDENCE, FL_COL_PHASE, FL_COL_STATUS, FL_COL_HTTP, FL_COL_LAT_TOTAL, FL_COL_LAT_UP,
+    FL_COL_IN, FL_COL_OUT, FL_COL_CACHED, FL_COL_REASONING, FL_COL_COST, FL_COL_CACHE_HIT,
+    FL_COL_ERROR, FL_COL_ATTEMPTS, FL_COL_CREATED, FL_COL_COMPLETED
+};
+
 fl_decision_t *fl_decision_create(apr_pool_t *p, apr_time_t now);
 
 void fl_usage_clear(fl_usage_t *u);

@@ -43,6 +43,10 @@
 //                 (no [DONE]); non-stream: headers + half the JSON body, then destroyed
 //   slow-MS       wait MS milliseconds, then behave as the rest of the name says
 //   garbage       200, content-type application/json, body that is not JSON
+//   judge         an LLM-as-judge answer: content is the JSON object
+//                 {"relevance":N,"coherence":N,"helpfulness":N,"safety":N}, N from the first
+//                 "[score:N]" in the last user message (1..10), else 7; "[score:bad]" gives a
+//                 content that is not JSON, so the gateway's refusal of a bad verdict is tested
 //   anything else normal answer
 //
 // Environment:
@@ -222,8 +226,20 @@ function checkAuth(req, res, started) {
 
 // ---------------------------------------------------------------- the answer
 
+// A judge's verdict on the conversation it was shown (see "judge" above).
+function judgePlan(body) {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  const user = [...messages].reverse().find((m) => m && m.role === 'user');
+  const text = user && typeof user.content === 'string' ? user.content : '';
+  const m = /\[score:(\d+|bad)\]/.exec(text);
+  if (m && m[1] === 'bad') return { kind: 'text', text: 'I would rather not say.' };
+  const n = m ? Math.min(10, Math.max(1, Number(m[1]))) : 7;
+  return { kind: 'text', text: JSON.stringify({ relevance: n, coherence: n, helpfulness: n, safety: n }) };
+}
+
 // Decide what the assistant says: {kind:'text', text} or {kind:'tool', name, args}.
 function planReply(body) {
+  if (String(body.model).includes('judge')) return judgePlan(body);
   return echoPlan(body, {
     toolCall(tools, userText) {
       let name = tools[0].function.name;

@@ -88,16 +88,32 @@ static void routing(apr_pool_t *p, fl_catalog_t *c)
     const fl_route_t *route = apr_hash_get(c->routes, "auto", APR_HASH_KEY_STRING);
     fl_decision_t *d = fl_decision_create(p, apr_time_now());
     const fl_alternative_t *alt;
-    fl_router_choose(route, d);
-    CHECK_STR(d->chosen->id, "mock/small");            /* the cheaper, though not the default */
-    CHECK(d->chosen_score == 1.0);
+    fl_policy_t pol;
+    fl_rng_t rng;
+    fl_route_ctx_t ctx = { 0 };
+    const char *bad[] = { "mock/small", "explore=2" }, *ok[] = { "mock/small", "explore=0" };
+
+    fl_policy_defaults(&pol);
+    pol.explore = 0;
+    fl_rng_seed(&rng, 7);
+    ctx.policy = &pol;
+    ctx.org_id = "org";
+    ctx.rng = &rng;
+    fl_limits_none(&ctx.limits);
+    fl_router_choose(route, &ctx, d);
+    /* nothing known and no exploration: the route's default, though it is the dearer */
+    CHECK_STR(d->chosen->id, "mock/large");
     CHECK(d->alternatives->nelts == 1);
     alt = &APR_ARRAY_IDX(d->alternatives, 0, fl_alternative_t);
-    CHECK_STR(alt->model->id, "mock/large");
-    CHECK(alt->score > 0.05 && alt->score < 0.07);     /* (3*.15+.6)/4 / (3*2.5+10)/4 = 0.06 */
-    CHECK(d->confidence >= 0 && d->confidence <= 1);
+    CHECK_STR(alt->model->id, "mock/small");
+    CHECK(d->confidence == 0);
     CHECK_STR(d->phase, "day0");
     CHECK_STR(json_string_value(json_object_get(d->signals, "default")), "mock/large");
+    CHECK(json_array_size(json_object_get(d->signals, "candidates")) == 2);
+    CHECK(fl_catalog_add_route(c, p, "r-bad", bad, 2) != NULL);
+    CHECK(fl_catalog_add_route(c, p, "r-ok", ok, 2) == NULL);
+    route = apr_hash_get(c->routes, "r-ok", APR_HASH_KEY_STRING);
+    CHECK(route && route->explore == 0 && route->candidates->nelts == 1);
 }
 
 void test_catalog(apr_pool_t *p)

@@ -1,0 +1,339 @@
+/* The learning router's httpd side. Each child keeps a snapshot of every organisation's
+ * statistics (fl_snapshot_t, plus each organisation's constraints) that its request threads
+ * share read-only; a thread of its own rebuilds it from MariaDB every FloopyRouter refresh= ms,
+ * and at once when this child credits an outcome, so new feedback reaches routing within a
+ * second and the hot path reads no database. Outcomes are credited here too, in the caller's
+ * transaction, through the core's maths (fl_quality_observe / fl_quality_revise). */
+#include <stdlib.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+#include <apr_thread_cond.h>
+#include <apr_atomic.h>
+#include <http_protocol.h>
+
+#include "mod_floopy.h"
+#include "floopy_store.h"
+#include "fl_router.h"
+#include "fl_util.h"
+
+#define FIRST_LOAD_WAIT apr_time_from_sec(2)
+
+struct floopy_snap_t {
+    apr_pool_t *pool;            /* unmanaged: the last reader may free it from any thread */
+    fl_snapshot_t *snap;
+    apr_hash_t *limits;          /* org -> fl_limits_t */
+    apr_uint32_t refs;           /* readers, plus one while it is the current snapshot */
+};
+
+struct floopy_learn_t {
+    server_rec *s;
+    floopy_srv_t *conf;
+    apr_thread_mutex_t *mutex;
+    apr_thread_cond_t *cond;     /* wakes the refresher early, and readers on the first load */
+    floopy_snap_t *cur;
+    int stopping, dirty;
+    apr_thread_t *thread;
+    fl_sticky_t *sticky;
+};
+
+static void snap_release(floopy_learn_t *L, floopy_snap_t *sn)
+{
+    int last;
+    apr_thread_mutex_lock(L->mutex);
+    last = --sn->refs == 0;
+    apr_thread_mutex_unlock(L->mutex);
+    if (last) apr_pool_destroy(sn->pool);
+}
+
+typedef struct hold_t {
+    floopy_learn_t *L;
+    floopy_snap_t *sn;
+} hold_t;
+
+static apr_status_t hold_end(void *data)
+{
+    hold_t *h = data;
+    snap_release(h->L, h->sn);
+    return APR_SUCCESS;
+}
+
+/* The current snapshot, held until p is cleared; NULL before the first load (waits briefly). */
+static floopy_snap_t *snap_acquire(floopy_learn_t *L, apr_pool_t *p)
+{
+    floopy_snap_t *sn;
+    apr_time_t until = apr_time_now() + FIRST_LOAD_WAIT;
+    apr_thread_mutex_lock(L->mutex);
+    while (!L->cur && !L->stopping && apr_time_now() < until) {
+        apr_thread_cond_timedwait(L->cond, L->mutex, apr_time_from_msec(50));
+    }
+    if ((sn = L->cur)) sn->refs++;
+    apr_thread_mutex_unlock(L->mutex);
+    if (sn) {
+        hold_t *h = apr_palloc(p, sizeof(*h));
+        h->L = L;
+        h->sn = sn;
+        apr_pool_cleanup_register(p, h, hold_end, apr_pool_cleanup_null);
+    }
+    return sn;
+}
+
+/* --- loading --------------------------------------------------------------------------------- */
+
+static double num(const char *v)
+{
+    return v ? strtod(v, NULL) : 0;
+}
+
+static double limit(const char *v)
+{
+    return v ? strtod(v, NULL) : -1;
+}
+
+static apr_status_t load_rows(floopy_learn_t *L, apr_pool_t *p, ap_dbd_t *db, const char *label,
+                              apr_array_header_t **rows)
+{
+    apr_status_t rv = floopy_db_select(p, db, label, 0, NULL, rows, NULL);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, L->s,
+                     "FL040: router statistics could not be read (%s); keeping the last ones",
+                     label);
+    }
+    return rv;
+}
+
+#define ROW(rows, i) APR_ARRAY_IDX(rows, i, const char **)
+
+static apr_status_t load_snapshot(floopy_learn_t *L, apr_pool_t *sp, ap_dbd_t *db,
+                                  floopy_snap_t *sn)
+{
+    apr_array_header_t *q, *u, *b, *o, *l;
+    apr_status_t rv;
+    int i;
+    if ((rv = load_rows(L, sp, db, FLOOPY_SQL_ARM_QUALITY_ALL, &q))
+        || (rv = load_rows(L, sp, db, FLOOPY_SQL_ARM_USAGE_RECENT, &u))
+        || (rv = load_rows(L, sp, db, FLOOPY_SQL_BENCHMARK_PRIORS, &b))
+        || (rv = load_rows(L, sp, db, FLOOPY_SQL_OPTED_OUT, &o))
+        || (rv = load_rows(L, sp, db, FLOOPY_SQL_CONSTRAINTS_ALL, &l))) {
+        return rv;
+    }
+    sn->snap = fl_snapshot_create(sn->pool, &L->conf->policy);
+    sn->limits = apr_hash_make(sn->pool);
+    for (i = 0; i < o->nelts; i++) fl_snapshot_opt_out(sn->snap, ROW(o, i)[0]);
+    for (i = 0; i < q->nelts; i++) {
+        const char **r = ROW(q, i);
+        fl_snapshot_set_quality(sn->snap, r[0], r[1], r[2], num(r[3]), num(r[4]));
+    }
+    for (i = 0; i < u->nelts; i++) {
+        const char **r = ROW(u, i);
+        fl_usage_stat_t us = { num(r[3]), num(r[4]), num(r[5]), num(r[6]), num(r[7]) };
+        fl_snapshot_add_usage(sn->snap, r[0], r[1], r[2], &us);
+    }
+    for (i = 0; i < b->nelts; i++) {
+        fl_snapshot_set_benchmark(sn->snap, ROW(b, i)[0], num(ROW(b, i)[1]), num(ROW(b, i)[2]));
+    }
+    for (i = 0; i < l->nelts; i++) {
+        const char **r = ROW(l, i);
+        fl_limits_t *lim = apr_palloc(sn->pool, sizeof(*lim));
+        lim->max_regression = limit(r[1]);
+        lim->max_cost_increase = limit(r[2]);
+        lim->confidence_threshold = limit(r[3]);
+        apr_hash_set(sn->limits, apr_pstrdup(sn->pool, r[0]), APR_HASH_KEY_STRING, lim);
+    }
+    fl_snapshot_finish(sn->snap);
+    return APR_SUCCESS;
+}
+
+static void refresh(floopy_learn_t *L, apr_pool_t *scratch)
+{
+    floopy_snap_t *sn, *old;
+    ap_dbd_t *db = L->conf->dbd_open(scratch, L->conf->main_server);
+    apr_pool_t *sp;
+    if (!db) return;
+    if (apr_pool_create_unmanaged_ex(&sp, NULL, NULL) != APR_SUCCESS) {
+        L->conf->dbd_close(L->conf->main_server, db);
+        return;
+    }
+    sn = apr_pcalloc(sp, sizeof(*sn));
+    sn->pool = sp;
+    sn->refs = 1;
+    if (load_snapshot(L, scratch, db, sn) != APR_SUCCESS) {
+        apr_pool_destroy(sp);
+        L->conf->dbd_close(L->conf->main_server, db);
+        return;
+    }
+    L->conf->dbd_close(L->conf->main_server, db);
+    apr_thread_mutex_lock(L->mutex);
+    old = L->cur;
+    L->cur = sn;
+    apr_thread_cond_broadcast(L->cond);
+    apr_thread_mutex_unlock(L->mutex);
+    if (old) snap_release(L, old);
+}
+
+static void *APR_THREAD_FUNC learn_main(apr_thread_t *t, void *data)
+{
+    floopy_learn_t *L = data;
+    apr_pool_t *scratch;
+    apr_pool_create_unmanaged_ex(&scratch, NULL, NULL);
+    for (;;) {
+        refresh(L, scratch);
+        apr_pool_clear(scratch);
+        apr_thread_mutex_lock(L->mutex);
+        if (!L->stopping && !L->dirty) {
+            apr_thread_cond_timedwait(L->cond, L->mutex,
+                                      apr_time_from_msec(L->conf->router_refresh_ms));
+        }
+        L->dirty = 0;
+        if (L->stopping) {
+            apr_thread_mutex_unlock(L->mutex);
+            break;
+        }
+        apr_thread_mutex_unlock(L->mutex);
+    }
+    apr_pool_destroy(scratch);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t learn_stop(void *data)
+{
+    floopy_learn_t *L = data;
+    apr_status_t st;
+    apr_thread_mutex_lock(L->mutex);
+    L->stopping = 1;
+    apr_thread_cond_broadcast(L->cond);
+    apr_thread_mutex_unlock(L->mutex);
+    apr_thread_join(&st, L->thread);
+    if (L->cur) snap_release(L, L->cur);
+    L->cur = NULL;
+    return APR_SUCCESS;
+}
+
+apr_status_t floopy_learn_start(floopy_learn_t **pL, apr_pool_t *pchild, server_rec *s)
+{
+    floopy_learn_t *L = apr_pcalloc(pchild, sizeof(*L));
+    apr_status_t rv;
+    L->s = s;
+    L->conf = floopy_srv(s);
+    if ((rv = apr_thread_mutex_create(&L->mutex, APR_THREAD_MUTEX_DEFAULT, pchild))
+        || (rv = apr_thread_cond_create(&L->cond, pchild))
+        || (rv = fl_sticky_create(&L->sticky, pchild, 65536,
+                                  apr_time_from_sec(L->conf->sticky_ttl_sec)))
+        || (rv = apr_thread_create(&L->thread, NULL, learn_main, L, pchild))) {
+        return rv;
+    }
+    apr_pool_pre_cleanup_register(pchild, L, learn_stop);
+    *pL = L;
+    return APR_SUCCESS;
+}
+
+void floopy_learn_changed(floopy_learn_t *L)
+{
+    apr_thread_mutex_lock(L->mutex);
+    L->dirty = 1;
+    apr_thread_cond_broadcast(L->cond);
+    apr_thread_mutex_unlock(L->mutex);
+}
+
+/* --- choosing -------------------------------------------------------------------------------- */
+
+typedef struct price_baton_t {
+    floopy_prices_t *prices;
+    apr_pool_t *p;
+} price_baton_t;
+
+static void live_price(void *baton, const fl_model_t *m, fl_price_t *out)
+{
+    price_baton_t *pb = baton;
+    floopy_price_of(pb->prices, pb->p, m, out);
+}
+
+/* x-floopy-seed replays a choice (explain, then the real request); otherwise the decision's
+ * own random id seeds it. */
+static fl_error_t *seed_of(request_rec *r, const fl_decision_t *d, apr_uint64_t *seed)
+{
+    const char *h = apr_table_get(r->headers_in, "x-floopy-seed");
+    char *end;
+    if (!h) {
+        *seed = fl_hash64(d->id, strlen(d->id), 0);
+        return NULL;
+    }
+    errno = 0;
+    *seed = (apr_uint64_t)strtoull(h, &end, 10);
+    if (!*h || *end || errno || *h == '-') {
+        return fl_error_make(r->pool, 400, "invalid_request_error", "invalid_value",
+                             "x-floopy-seed", "the x-floopy-seed header must be a whole number "
+                             "from 0 to 18446744073709551615");
+    }
+    return NULL;
+}
+
+fl_error_t *floopy_choose(request_rec *r, fl_decision_t *d, const fl_route_t *route,
+                          fl_model_t *pinned, int dry_run)
+{
+    floopy_srv_t *conf = floopy_srv(r->server);
+    floopy_learn_t *L = conf->proc->learn;
+    floopy_snap_t *sn;
+    fl_route_ctx_t ctx = { 0 };
+    price_baton_t pb = { conf->proc->prices, r->pool };
+    const fl_limits_t *lim = NULL;
+    fl_rng_t rng;
+    fl_error_t *e;
+
+    if (!route) {
+        fl_router_pin(pinned, d);
+        return NULL;
+    }
+    if ((e = seed_of(r, d, &ctx.seed))) return e;
+    sn = snap_acquire(L, r->pool);
+    fl_rng_seed(&rng, ctx.seed);
+    ctx.snap = sn ? sn->snap : NULL;
+    ctx.policy = &conf->policy;
+    ctx.org_id = d->org_id;
+    ctx.rng = &rng;
+    ctx.price = live_price;
+    ctx.price_baton = &pb;
+    if (sn) lim = apr_hash_get(sn->limits, d->org_id, APR_HASH_KEY_STRING);
+    if (lim) ctx.limits = *lim; else fl_limits_none(&ctx.limits);
+    if (d->session_id) {
+        ctx.sticky = fl_sticky_get(L->sticky, d->org_id, route->name, d->session_id,
+                                   apr_time_now());
+    }
+    fl_router_choose(route, &ctx, d);
+    if (!sn) json_object_set_new(d->signals, "statistics", json_string("not loaded yet"));
+    if (!dry_run && d->session_id && !ctx.sticky) {
+        fl_sticky_put(L->sticky, d->org_id, route->name, d->session_id, d->chosen->id,
+                      apr_time_now());
+    }
+    return NULL;
+}
+
+/* --- crediting outcomes ---------------------------------------------------------------------- */
+
+/* Reads the arm's row for update (in the caller's transaction), applies one outcome through the
+ * core's maths and writes it back. weight < 0 asks for a per-request score's weight, which grows
+ * once the arm is in its Auto phase; revise_from >= 0 rewrites an earlier reward instead. */
+apr_status_t floopy_learn_credit(apr_pool_t *p, ap_dbd_t *db, const fl_policy_t *pol,
+                                 const char *org, const char *route, const char *model,
+                                 double *weight, double revise_from, double reward)
+{
+    const char *key[3] = { org, route, model }, *up[6];
+    apr_array_header_t *rows;
+    fl_quality_t q = { 0, 0 };
+    apr_status_t rv = floopy_db_select(p, db, FLOOPY_SQL_ARM_QUALITY_LOCK, 3, key, &rows, NULL);
+    if (rv != APR_SUCCESS) return rv;
+    if (rows->nelts) {
+        q.n = num(ROW(rows, 0)[0]);
+        q.s = num(ROW(rows, 0)[1]);
+    }
+    if (*weight < 0) {
+        *weight = pol->request_weight[fl_phase_of(pol, q.n) == FL_PHASE_AUTO];
+    }
+    if (revise_from >= 0) fl_quality_revise(&q, *weight, revise_from, reward);
+    else fl_quality_observe(&q, pol, *weight, reward);
+    up[0] = org; up[1] = route; up[2] = model;
+    up[3] = apr_psprintf(p, "%.10g", q.n);
+    up[4] = apr_psprintf(p, "%.10g", q.s);
+    up[5] = fl_time_sql(p, apr_time_now());
+    return floopy_db_exec(p, db, FLOOPY_SQL_ARM_QUALITY_PUT, 6, up, NULL);
+}
