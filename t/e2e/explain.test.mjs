@@ -21,7 +21,9 @@ test('explain shows the choice, alternatives, signals, confidence and phase; cal
   assert.equal(x.pinned, false);
   assert.deepEqual([x.chosen.provider, x.chosen.model], ['mock', 'mock-small']);
   assert.ok(x.alternatives.some((a) => a.model === 'mock-large'));
-  assert.equal(x.signals.policy, 'cheapest');
+  assert.equal(x.signals.policy, 'thompson');
+  assert.equal(x.signals.default, 'mock/mock-small');
+  assert.ok(Array.isArray(x.signals.candidates) && x.signals.candidates.length === 2);
   assert.ok(x.confidence >= 0 && x.confidence <= 1);
   assert.equal(x.phase, 'day0');
   for (const k of ['id', 'status', 'usage', 'cost_usd', 'attempts', 'latency_ms']) assert.ok(!(k in x), k);
@@ -30,16 +32,28 @@ test('explain shows the choice, alternatives, signals, confidence and phase; cal
   assert.deepEqual(await mockRequestsWith(marker), [], 'explain called the provider');
 });
 
-test('the next real request agrees with explain', async () => {
-  const body = { model: 'auto', messages: [{ role: 'user', content: 'agree' }] };
-  const x = (await explain(body)).json;
-  const r = await chat(key, body);
+test('the next real request agrees with explain (same x-floopy-seed)', async () => {
+  const body = { model: 'learn', messages: [{ role: 'user', content: 'agree' }] };
+  const headers = { 'x-floopy-seed': '4242' };
+  const x = (await request('POST', '/v1/routing/explain', { key, body, headers })).json;
+  const r = await chat(key, body, headers);
   assert.equal(r.status, 200);
   const d = await getDecision(key, r.headers.get('x-floopy-decision-id'));
   assert.deepEqual(d.chosen, x.chosen);
   assert.deepEqual(d.alternatives, x.alternatives);
   assert.equal(d.confidence, x.confidence);
   assert.equal(d.phase, x.phase);
+  assert.deepEqual(d.signals.candidates, x.signals.candidates);
+  assert.equal(d.signals.seed, '4242');
+});
+
+test('explain and chat refuse a seed that is not a whole number', async () => {
+  const body = { model: 'learn', messages: [{ role: 'user', content: 'x' }] };
+  for (const seed of ['-1', 'abc', '1.5', '99999999999999999999999']) {
+    const headers = { 'x-floopy-seed': seed };
+    expectOpenAIError(await request('POST', '/v1/routing/explain', { key, body, headers }), 400, 'invalid_value', { param: 'x-floopy-seed' });
+    expectOpenAIError(await chat(key, body, headers), 400, 'invalid_value', { param: 'x-floopy-seed' });
+  }
 });
 
 test('explain of a pinned model', async () => {
