@@ -308,6 +308,14 @@ fl_error_t *floopy_choose(request_rec *r, fl_decision_t *d, const fl_route_t *ro
     return NULL;
 }
 
+const fl_snapshot_t *floopy_learn_snapshot(request_rec *r, const char *org, fl_limits_t *lim)
+{
+    floopy_snap_t *sn = snap_acquire(floopy_srv(r->server)->proc->learn, r->pool);
+    const fl_limits_t *l = sn ? apr_hash_get(sn->limits, org, APR_HASH_KEY_STRING) : NULL;
+    if (l) *lim = *l; else fl_limits_none(lim);
+    return sn ? sn->snap : NULL;
+}
+
 /* --- crediting outcomes ---------------------------------------------------------------------- */
 
 /* Reads the arm's row for update (in the caller's transaction), applies one outcome through the

@@ -127,6 +127,18 @@ static void learning_statements(server_rec *s,
     prepare(s, "SELECT judge_model, subject_model, relevance, coherence, helpfulness, safety, "
                "created_at FROM judge_scores WHERE org_id = %s AND decision_id = %s ORDER BY id",
             FLOOPY_SQL_OUTCOMES_JUDGE);
+    /* Baseline vs Floopy (docs/methodology/baseline-vs-floopy.md): routed, answered, priced
+     * requests by route and model, and the counts of what the figure leaves out */
+    prepare(s, "SELECT route, CONCAT(provider, '/', model), COUNT(*), SUM(COALESCE(input_tokens, 0)), "
+               "SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cached_tokens, 0)), SUM(cost_usd) "
+               "FROM decisions WHERE org_id = %s AND created_at >= %s AND created_at <= %s "
+               "AND pinned = 0 AND status = 'ok' AND cache_hit = 0 AND cost_usd IS NOT NULL "
+               "GROUP BY route, provider, model ORDER BY route, provider, model", FLOOPY_SQL_SAVINGS);
+    prepare(s, "SELECT SUM(pinned = 1), SUM(pinned = 0 AND status <> 'ok'), "
+               "SUM(pinned = 0 AND status = 'ok' AND cache_hit = 1), "
+               "SUM(pinned = 0 AND status = 'ok' AND cache_hit = 0 AND cost_usd IS NULL) "
+               "FROM decisions WHERE org_id = %s AND created_at >= %s AND created_at <= %s",
+            FLOOPY_SQL_SAVINGS_EXCLUDED);
 }
 
 void floopy_store_prepare(server_rec *s, apr_pool_t *p)

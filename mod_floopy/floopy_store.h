@@ -39,6 +39,8 @@
 #define FLOOPY_SQL_JUDGE_INS    "floopy_judge_ins"
 #define FLOOPY_SQL_OUTCOMES_FEEDBACK "floopy_outcomes_feedback"
 #define FLOOPY_SQL_OUTCOMES_JUDGE "floopy_outcomes_judge"
+#define FLOOPY_SQL_SAVINGS      "floopy_savings"
+#define FLOOPY_SQL_SAVINGS_EXCLUDED "floopy_savings_excluded"
 
 /* Page sizes a list statement is prepared for (a page asks for one row more than it shows, to
  * know whether another page follows): the smallest that holds limit + 1 is used. */

@@ -183,6 +183,10 @@ void floopy_learn_changed(floopy_learn_t *L);
  * A dry run (explain) leaves the session's stickiness alone. */
 fl_error_t *floopy_choose(request_rec *r, fl_decision_t *d, const fl_route_t *route,
                           fl_model_t *pinned, int dry_run);
+/* The current statistics (held until r->pool is cleared; NULL before the first load) and the
+ * organisation's constraints as the router applies them. */
+typedef struct fl_limits_t fl_limits_t;
+const fl_snapshot_t *floopy_learn_snapshot(request_rec *r, const char *org, fl_limits_t *lim);
 /* Applies one outcome to an arm inside the caller's transaction (see floopy_learn.c). */
 apr_status_t floopy_learn_credit(apr_pool_t *p, ap_dbd_t *db, const fl_policy_t *pol,
                                  const char *org, const char *route, const char *model,
@@ -198,6 +202,7 @@ int floopy_handle_export(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_explain(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_feedback(request_rec *r, const floopy_principal_t *who);
 int floopy_handle_constraints(request_rec *r, const floopy_principal_t *who);
+int floopy_handle_savings(request_rec *r, const floopy_principal_t *who);
 apr_status_t floopy_exports_create(apr_pool_t *pconf, server_rec *s);
 void floopy_export_register(void);
 int floopy_admin_handler(request_rec *r);

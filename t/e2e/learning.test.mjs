@@ -223,3 +223,47 @@ test('constraints are applied on every decision and recorded with what each excl
   assert.equal(y.alternatives.find((a) => a.model === 'mock-large').excluded_by, 'max_cost_increase');
   assert.equal(y.constraints.fell_back_to_default, false);
 });
+
+test('Baseline vs Floopy: routed cost against the default model on the same tokens, matched or not', async () => {
+  const { clientKey: key } = await createOrg('pro');
+  // a seed whose decision explores mock-small (the cheapest) instead of the default mock-large
+  let seed;
+  for (let s = 0; s < 500 && seed === undefined; s++) {
+    const r = await explain(key, 'learn', { 'x-floopy-seed': String(s) });
+    if (r.json.chosen.model === 'mock-small') seed = String(s);
+  }
+  assert.ok(seed !== undefined, 'no seed explores mock-small');
+  const served = [];
+  for (const h of [{ 'x-floopy-seed': seed }, {}]) {
+    const r = await chat(key, { model: 'learn', messages: [{ role: 'user', content: 'one two three four' }] }, h);
+    assert.equal(r.status, 200, r.text);
+    served.push(await getDecision(key, r.headers.get('x-floopy-decision-id')));
+  }
+  const pinned = await chat(key, { model: 'mock/mock-mid', messages: [{ role: 'user', content: 'p' }] });
+  await getDecision(key, pinned.headers.get('x-floopy-decision-id'));
+  await sleep(2100);  // decisions settle two seconds after they are made
+  const r = await request('GET', '/v1/reports/savings', { key });
+  assert.equal(r.status, 200, r.text);
+  const rep = r.json;
+  assert.equal(rep.object, 'floopy.savings');
+  assert.equal(rep.excluded.pinned, 1);
+  const small = rep.models.find((m) => m.model === 'mock/mock-small');
+  const d = served[0];
+  assert.equal(d.chosen.model, 'mock-small');
+  const large = { input: 2.5, output: 10 };  // mock/mock-large in t/conf/test.conf
+  const want = (d.usage.prompt_tokens * large.input + d.usage.completion_tokens * large.output) / 1e6;
+  assert.ok(Math.abs(small.baseline_cost_usd - want) < 1e-9, `baseline ${small.baseline_cost_usd}, want ${want}`);
+  assert.ok(Math.abs(small.actual_cost_usd - d.cost_usd) < 1e-9);
+  assert.equal(small.matched, false, 'no outcomes yet: the cheaper model is not shown to match the default');
+  assert.ok(rep.unmatched.savings_usd > 0);
+  assert.equal(rep.models.filter((m) => m.matched).every((m) => m.model === m.default), true);
+  const total = rep.matched.requests + rep.unmatched.requests;
+  assert.equal(total, served.length);
+  for (const [q, code] of [['?from=yesterday', 'invalid_value'], ['?bogus=1', 'unknown_parameter']]) {
+    const bad = await request('GET', `/v1/reports/savings${q}`, { key });
+    assert.equal(bad.status, 400, bad.text);
+    assert.ok(bad.json.error.code === code || bad.json.error.code === 'invalid_value', bad.text);
+  }
+  assert.equal((await request('POST', '/v1/reports/savings', { key, body: {} })).status, 405);
+  assert.equal((await request('GET', '/v1/reports/savings', { key: 'fl-nope' })).status, 401);
+});
