@@ -301,16 +301,7 @@ static attempt_e attempt(chat_t *ch, const fl_model_t *m, fl_error_t **perr)
         fl_decision_add_attempt(ch->d, m, 0, 0, (*perr)->message);
         return (*perr)->status >= 500 ? ATT_RETRYABLE : ATT_FINAL;
     }
-    memset(&req, 0, sizeof(req));
-    req.url = up->url;
-    req.headers = up->headers;
-    req.body = up->body;
-    req.body_len = up->body_len;
-    req.accept = up->accept;
-    req.content_type = up->content_type;
-    req.connect_timeout_ms = pv->connect_timeout_ms;
-    req.timeout_ms = ch->cr->stream ? 0 : pv->timeout_ms;
-    req.idle_timeout_ms = pv->idle_timeout_ms;
+    fl_upstream_request(up, pv, ch->cr->stream, &req);
     req.on_head = on_head;
     req.on_data = on_data;
     req.should_abort = should_abort;

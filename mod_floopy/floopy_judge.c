@@ -130,7 +130,7 @@ static fl_error_t *ask(floopy_judge_t *J, apr_pool_t *p, const fl_model_t *m, co
 {
     fl_call_t call = { 0 };
     fl_upstream_t *up = fl_upstream_make(p);
-    fl_http_request_t req = { 0 };
+    fl_http_request_t req;
     fl_http_response_t resp;
     fl_buf_t *buf = fl_buf_create(p, MAX_VERDICT_BYTES);
     fl_usage_t usage;
@@ -146,15 +146,7 @@ static fl_error_t *ask(floopy_judge_t *J, apr_pool_t *p, const fl_model_t *m, co
     call.now = apr_time_now();
     if (!(call.cr = fl_openai_parse_request(p, body, strlen(body), &e))) return e;
     if ((e = m->provider->adapter->prepare(&call, up))) return e;
-    req.url = up->url;
-    req.headers = up->headers;
-    req.body = up->body;
-    req.body_len = up->body_len;
-    req.accept = up->accept;
-    req.content_type = up->content_type;
-    req.connect_timeout_ms = m->provider->connect_timeout_ms;
-    req.timeout_ms = m->provider->timeout_ms;
-    req.idle_timeout_ms = m->provider->idle_timeout_ms;
+    fl_upstream_request(up, m->provider, 0, &req);
     req.on_data = collect;
     req.baton = buf;
     rv = fl_http_perform(J->proc->http, p, &req, &resp);

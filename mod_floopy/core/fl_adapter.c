@@ -1,3 +1,4 @@
+#include <string.h>
 #include <apr_strings.h>
 #include <apr_general.h>
 
@@ -62,4 +63,19 @@ const char *fl_completion_id(apr_pool_t *p)
     for (i = 0; i < 29; i++) id[9 + i] = ALNUM[raw[i] % 62];
     id[38] = '\0';
     return id;
+}
+
+void fl_upstream_request(const fl_upstream_t *up, const fl_provider_t *pv, int stream,
+                         fl_http_request_t *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->url = up->url;
+    req->headers = up->headers;
+    req->body = up->body;
+    req->body_len = up->body_len;
+    req->accept = up->accept;
+    req->content_type = up->content_type;
+    req->connect_timeout_ms = pv->connect_timeout_ms;
+    req->timeout_ms = stream ? 0 : pv->timeout_ms;
+    req->idle_timeout_ms = pv->idle_timeout_ms;
 }

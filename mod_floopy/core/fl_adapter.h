@@ -88,6 +88,10 @@ const char *fl_adapter_types(apr_pool_t *p);
 
 /* Helpers adapters share. */
 fl_upstream_t *fl_upstream_make(apr_pool_t *p);
+/* The HTTP exchange that sends up to the provider with its timeouts (a stream has no overall
+ * timeout: its idle timeout guards it); callbacks are left for the caller. */
+void fl_upstream_request(const fl_upstream_t *up, const fl_provider_t *pv, int stream,
+                         fl_http_request_t *req);
 void fl_upstream_header(fl_upstream_t *up, const char *name, const char *value);
 /* "chatcmpl-" + 29 random alphanumerics, as OpenAI's ids look. */
 const char *fl_completion_id(apr_pool_t *p);
