@@ -59,6 +59,46 @@ static apr_status_t select_decision(request_rec *r, ap_dbd_t *db, const char *id
     return rv;
 }
 
+static json_t *num_or_null(const char *v)
+{
+    return v ? json_real(strtod(v, NULL)) : json_null();
+}
+
+/* One side of a shadow comparison: row[i..i+4] = model, quality, cost, latency, tokens. */
+static json_t *side(const char **row, int i)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "model", json_string(row[i]));
+    json_object_set_new(o, "quality", num_or_null(row[i + 1]));
+    json_object_set_new(o, "cost_usd", num_or_null(row[i + 2]));
+    json_object_set_new(o, "latency_ms", num_or_null(row[i + 3]));
+    json_object_set_new(o, "tokens", row[i + 4] ? json_integer(apr_atoi64(row[i + 4])) : json_null());
+    return o;
+}
+
+/* The shadow experiments' comparisons made on this decision's request. */
+static json_t *shadows(request_rec *r, ap_dbd_t *db, const char *org, const char *id)
+{
+    const char *a[2] = { org, id };
+    apr_array_header_t *rows;
+    json_t *list = json_array();
+    int i;
+    if (floopy_db_select(r->pool, db, FLOOPY_SQL_OUTCOMES_EXPERIMENT, 2, a, &rows, NULL)) return list;
+    for (i = 0; i < rows->nelts; i++) {
+        const char **x = APR_ARRAY_IDX(rows, i, const char **);
+        json_t *e = json_object();
+        json_object_set_new(e, "experiment_id", json_string(x[0]));
+        json_object_set_new(e, "judge_model", x[1] ? json_string(x[1]) : json_null());
+        json_object_set_new(e, "live", side(x, 2));
+        json_object_set_new(e, "candidate", side(x, 7));
+        json_object_set_new(e, "candidate_error", x[12] ? json_string(x[12]) : json_null());
+        json_object_set_new(e, "judge_note", x[13] ? json_string(x[13]) : json_null());
+        json_object_set_new(e, "created_at", json_string(fl_time_sql_to_iso(r->pool, x[14])));
+        json_array_append_new(list, e);
+    }
+    return list;
+}
+
 /* What the decision's outcome signals are so far: its session's standing NPS and its own scores
  * (each with the weight it credited this decision's model), and the judge's scores. */
 static json_t *outcomes(request_rec *r, ap_dbd_t *db, const char *org, const char **row)
@@ -98,6 +138,7 @@ static json_t *outcomes(request_rec *r, ap_dbd_t *db, const char *org, const cha
     }
     json_object_set_new(o, "feedback", fb);
     json_object_set_new(o, "judge", judge);
+    json_object_set_new(o, "experiments", shadows(r, db, org, row[FL_COL_ID]));
     return o;
 }
 

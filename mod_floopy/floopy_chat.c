@@ -227,6 +227,7 @@ static attempt_e answered(chat_t *ch)
     ap_rflush(r);
     record(ch, "ok", 200, NULL);
     floopy_judge_offer(r, ch->d, ch->cr, out, outlen);
+    floopy_shadow_offer(r, ch->d, ch->cr, out, outlen);
     return ATT_ANSWERED;
 }
 

@@ -2,7 +2,9 @@
  * (FloopyJudge sample=) is queued for this child's judge thread, which asks the judge model to
  * score the answer on relevance, coherence, helpfulness and safety (1..10 each), stores the
  * scores with the decision (table judge_scores, shown by GET /decisions/{id}) and credits the
- * routed model's quality estimate. The client never waits: a full queue skips the judgement. */
+ * routed model's quality estimate. The client never waits: a full queue skips the judgement.
+ * The same thread runs shadow experiments' jobs (floopy_shadow.c) through floopy_judge_submit,
+ * with the same exchange (floopy_ask) and verdict (floopy_judge_rate). */
 #include <stdlib.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
@@ -33,9 +35,17 @@ static const char *const CRITERIA[4] = { "relevance", "coherence", "helpfulness"
 typedef struct job_t {
     struct job_t *next;
     apr_pool_t *pool;            /* unmanaged: made by the request thread, freed by the judge */
-    const char *decision_id, *org_id, *route, *subject;
-    char *content;               /* the judge's user message */
+    floopy_job_fn *run;
+    void *baton;
 } job_t;
+
+/* A judgement of a live answer. */
+typedef struct verdict_job_t {
+    const char *decision_id, *org_id, *route, *subject;
+    const char *answer;          /* as the client got it */
+    apr_size_t len;
+    json_t *messages;            /* the conversation; owned by the job's pool */
+} verdict_job_t;
 
 struct floopy_judge_t {
     server_rec *s;
@@ -51,8 +61,9 @@ struct floopy_judge_t {
 
 /* --- offering ------------------------------------------------------------------------------ */
 
-/* The judge's user message: the conversation and the answer, as one JSON document. */
-static char *judge_input(const fl_chat_request_t *cr, const char *answer, apr_size_t len)
+/* The judge's user message: the conversation and the answer, as one JSON document; NULL when
+ * the answer has no text (a tool call) or the document would be too long to judge. */
+static char *judge_input(apr_pool_t *p, json_t *messages, const char *answer, apr_size_t len)
 {
     json_t *resp = json_loadb(answer, len, 0, NULL), *doc, *msg;
     const char *content;
@@ -61,14 +72,36 @@ static char *judge_input(const fl_chat_request_t *cr, const char *answer, apr_si
     content = json_string_value(json_object_get(msg, "content"));
     if (content) {
         doc = json_object();
-        json_object_set(doc, "conversation", json_object_get(cr->root, "messages"));
+        json_object_set(doc, "conversation", messages);
         json_object_set_new(doc, "response", json_string(content));
-        out = json_dumps(doc, JSON_COMPACT);
-        json_decref(doc);
+        out = fl_json_dump(p, doc, 1);
     }
     json_decref(resp);
-    return out;
+    return out && strlen(out) <= MAX_JUDGED_BYTES ? out : NULL;
 }
+
+apr_status_t floopy_judge_submit(floopy_judge_t *J, apr_pool_t *pool, floopy_job_fn *run,
+                                 void *baton)
+{
+    job_t *job = apr_pcalloc(pool, sizeof(*job));
+    job->pool = pool;
+    job->run = run;
+    job->baton = baton;
+    apr_thread_mutex_lock(J->mutex);
+    if (J->count >= J->conf->judge_queue || J->stopping) {
+        apr_thread_mutex_unlock(J->mutex);
+        apr_pool_destroy(pool);
+        return APR_EAGAIN;
+    }
+    if (J->tail) J->tail->next = job; else J->head = job;
+    J->tail = job;
+    J->count++;
+    apr_thread_cond_signal(J->cond);
+    apr_thread_mutex_unlock(J->mutex);
+    return APR_SUCCESS;
+}
+
+static void judge_one(server_rec *s, apr_pool_t *p, void *baton);
 
 void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_request_t *cr,
                         const char *answer, apr_size_t len)
@@ -76,11 +109,10 @@ void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_re
     floopy_srv_t *conf = floopy_srv(r->server);
     floopy_judge_t *J = conf->proc->judge;
     apr_uint64_t h;
-    job_t *job;
+    verdict_job_t *job;
     apr_pool_t *p;
-    char *input;
 
-    if (!J || !d->chosen) return;
+    if (!J || !conf->judge_model || !d->chosen) return;
     if (conf->judge_routes
         && (d->pinned || !apr_hash_get(conf->judge_routes, d->route, APR_HASH_KEY_STRING))) {
         return;
@@ -88,33 +120,22 @@ void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_re
     /* the decision's id decides, so a replayed request is judged alike */
     h = fl_hash64(d->id, strlen(d->id), 0x6a756467);
     if ((double)(h >> 11) / 9007199254740992.0 >= conf->judge_sample) return;
-    if (len > MAX_JUDGED_BYTES || !(input = judge_input(cr, answer, len))) return;
-    if (strlen(input) > MAX_JUDGED_BYTES
-        || apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
-        free(input);
+    if (len > MAX_JUDGED_BYTES || apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
         return;
     }
     job = apr_pcalloc(p, sizeof(*job));
-    job->pool = p;
     job->decision_id = apr_pstrdup(p, d->id);
     job->org_id = apr_pstrdup(p, d->org_id);
     job->route = d->pinned ? NULL : apr_pstrdup(p, d->route);
     job->subject = apr_pstrdup(p, d->chosen->id);
-    job->content = apr_pstrdup(p, input);
-    free(input);
-    apr_thread_mutex_lock(J->mutex);
-    if (J->count >= conf->judge_queue || J->stopping) {
-        apr_thread_mutex_unlock(J->mutex);
+    job->answer = apr_pstrmemdup(p, answer, len);
+    job->len = len;
+    /* a deep copy the job owns: the request's JSON goes with the request */
+    job->messages = fl_json_pool_own(p, json_deep_copy(json_object_get(cr->root, "messages")));
+    if (floopy_judge_submit(J, p, judge_one, job) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "FL051: judge queue full: decision %s is "
                       "not judged", d->id);
-        apr_pool_destroy(p);
-        return;
     }
-    if (J->tail) J->tail->next = job; else J->head = job;
-    J->tail = job;
-    J->count++;
-    apr_thread_cond_signal(J->cond);
-    apr_thread_mutex_unlock(J->mutex);
 }
 
 /* --- judging ------------------------------------------------------------------------------- */
@@ -124,16 +145,15 @@ static apr_status_t collect(void *baton, const char *buf, apr_size_t len)
     return fl_buf_append(baton, buf, len);
 }
 
-/* One non-streamed exchange with a model, answered in OpenAI's shape (*pout). */
-static fl_error_t *ask(floopy_judge_t *J, apr_pool_t *p, const fl_model_t *m, const char *body,
-                       const char **pout, double *pms)
+fl_error_t *floopy_ask(floopy_judge_t *J, apr_pool_t *p, const fl_model_t *m, const char *body,
+                       const char **pout, double *pms, fl_usage_t *usage)
 {
     fl_call_t call = { 0 };
     fl_upstream_t *up = fl_upstream_make(p);
     fl_http_request_t req;
     fl_http_response_t resp;
     fl_buf_t *buf = fl_buf_create(p, MAX_VERDICT_BYTES);
-    fl_usage_t usage;
+    fl_usage_t scratch;
     fl_error_t *e = NULL;
     apr_size_t outlen;
     apr_status_t rv;
@@ -145,12 +165,19 @@ static fl_error_t *ask(floopy_judge_t *J, apr_pool_t *p, const fl_model_t *m, co
     call.state = apr_hash_get(J->proc->provider_state, &m->provider, sizeof(m->provider));
     call.now = apr_time_now();
     if (!(call.cr = fl_openai_parse_request(p, body, strlen(body), &e))) return e;
+    if (call.cr->has_images && !m->provider->adapter->vision) {
+        return fl_error_make(p, 400, "invalid_request_error", "unsupported_content", "messages",
+                             "provider %s (type=%s) cannot take image inputs",
+                             m->provider->name, m->provider->type);
+    }
     if ((e = m->provider->adapter->prepare(&call, up))) return e;
     fl_upstream_request(up, m->provider, 0, &req);
     req.on_data = collect;
     req.baton = buf;
     rv = fl_http_perform(J->proc->http, p, &req, &resp);
     *pms = resp.total_ms;
+    if (!usage) usage = &scratch;
+    fl_usage_clear(usage);
     if (rv != APR_SUCCESS) {
         return fl_error_make(p, 502, "upstream_error", "upstream_error", NULL, "%s: %s", m->id,
                              resp.error ? resp.error : "no answer");
@@ -158,14 +185,12 @@ static fl_error_t *ask(floopy_judge_t *J, apr_pool_t *p, const fl_model_t *m, co
     if (resp.status >= 400) {
         return m->provider->adapter->error(&call, resp.status, resp.headers, buf->data, buf->len);
     }
-    fl_usage_clear(&usage);
-    return m->provider->adapter->response(&call, buf->data, buf->len, pout, &outlen, &usage);
+    return m->provider->adapter->response(&call, buf->data, buf->len, pout, &outlen, usage);
 }
 
 static char *judge_request(apr_pool_t *p, const fl_model_t *judge, const char *content)
 {
     json_t *req = json_object(), *msgs = json_array(), *m;
-    char *s;
     m = json_object();
     json_object_set_new(m, "role", json_string("system"));
     json_object_set_new(m, "content", json_string(JUDGE_PROMPT));
@@ -180,9 +205,8 @@ static char *judge_request(apr_pool_t *p, const fl_model_t *judge, const char *c
     m = json_object();
     json_object_set_new(m, "type", json_string("json_object"));
     json_object_set_new(req, "response_format", m);
-    s = fl_json_dump(p, req, JSON_COMPACT);
-    json_decref(req);
-    return s;
+    /* fl_json_dump's third argument steals the document: no decref after it */
+    return fl_json_dump(p, req, 1);
 }
 
 /* The four scores from the judge's answer; 0 when it did not give all four within 1..10. */
@@ -205,7 +229,33 @@ static int verdict(const char *answer, double scores[4])
     return ok;
 }
 
-static apr_status_t store(floopy_judge_t *J, apr_pool_t *p, const job_t *job,
+fl_error_t *floopy_judge_rate(floopy_judge_t *J, apr_pool_t *p, json_t *messages,
+                              const char *answer, apr_size_t len, double scores[4], double *pms)
+{
+    const fl_model_t *judge = J->conf->judge_model;
+    const char *content, *verdict_text = NULL;
+    fl_error_t *e;
+    double ms = 0;
+    if (!pms) pms = &ms;
+    if (!judge) {
+        return fl_error_make(p, 503, "service_unavailable", "no_judge", NULL,
+                             "no judge is configured (FloopyJudge)");
+    }
+    if (!(content = judge_input(p, messages, answer, len))) {
+        return fl_error_make(p, 400, "invalid_request_error", "not_judged", NULL,
+                             "the answer has no text to judge, or is too long");
+    }
+    if ((e = floopy_ask(J, p, judge, judge_request(p, judge, content), &verdict_text, pms, NULL))) {
+        return e;
+    }
+    if (!verdict(verdict_text, scores)) {
+        return fl_error_make(p, 502, "upstream_error", "bad_verdict", NULL,
+                             "judge %s gave no usable verdict", judge->id);
+    }
+    return NULL;
+}
+
+static apr_status_t store(floopy_judge_t *J, apr_pool_t *p, const verdict_job_t *job,
                           const double scores[4], double ms)
 {
     ap_dbd_t *db = J->conf->dbd_open(p, J->conf->main_server);
@@ -237,23 +287,24 @@ static apr_status_t store(floopy_judge_t *J, apr_pool_t *p, const job_t *job,
     return rv;
 }
 
-static void judge_one(floopy_judge_t *J, job_t *job)
+static void judge_one(server_rec *s, apr_pool_t *p, void *baton)
 {
-    const char *answer = NULL;
+    floopy_judge_t *J = floopy_srv(s)->proc->judge;
+    verdict_job_t *job = baton;
     double scores[4], ms = 0;
-    fl_error_t *e = ask(J, job->pool, J->conf->judge_model,
-                        judge_request(job->pool, J->conf->judge_model, job->content), &answer, &ms);
+    fl_error_t *e = floopy_judge_rate(J, p, job->messages, job->answer, job->len, scores, &ms);
+    if (e && e->code && !strcmp(e->code, "not_judged")) return;
+    if (e && e->code && !strcmp(e->code, "bad_verdict")) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, J->s, "FL053: judge %s gave no usable "
+                     "verdict on decision %s", J->conf->judge_model->id, job->decision_id);
+        return;
+    }
     if (e) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, J->s, "FL052: judge %s could not score "
                      "decision %s: %s", J->conf->judge_model->id, job->decision_id, e->message);
         return;
     }
-    if (!verdict(answer, scores)) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, J->s, "FL053: judge %s gave no usable "
-                     "verdict on decision %s", J->conf->judge_model->id, job->decision_id);
-        return;
-    }
-    if (store(J, job->pool, job, scores, ms) != APR_SUCCESS) {
+    if (store(J, p, job, scores, ms) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, J->s, "FL054: the judge's scores of decision %s "
                      "could not be stored", job->decision_id);
         return;
@@ -274,7 +325,7 @@ static void *APR_THREAD_FUNC judge_main(apr_thread_t *t, void *data)
         if (!J->head) J->tail = NULL;
         J->count--;
         apr_thread_mutex_unlock(J->mutex);
-        judge_one(J, job);
+        job->run(J->s, job->pool, job->baton);
         apr_pool_destroy(job->pool);
         apr_thread_mutex_lock(J->mutex);
     }
@@ -308,7 +359,6 @@ apr_status_t floopy_judge_start(floopy_judge_t **pJ, apr_pool_t *pchild, server_
     floopy_judge_t *J;
     apr_status_t rv;
     *pJ = NULL;
-    if (!floopy_srv(s)->judge_model) return APR_SUCCESS;
     J = apr_pcalloc(pchild, sizeof(*J));
     J->s = s;
     J->conf = floopy_srv(s);

@@ -3,7 +3,8 @@
  * share read-only; a thread of its own rebuilds it from MariaDB every FloopyRouter refresh= ms,
  * and at once when this child credits an outcome, so new feedback reaches routing within a
  * second and the hot path reads no database. Outcomes are credited here too, in the caller's
- * transaction, through the core's maths (fl_quality_observe / fl_quality_revise). */
+ * transaction, through the core's maths (fl_quality_observe / fl_quality_revise). The running
+ * shadow experiments ride in the same snapshot, so the chat path finds them without a query. */
 #include <stdlib.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
@@ -22,6 +23,7 @@ struct floopy_snap_t {
     apr_pool_t *pool;            /* unmanaged: the last reader may free it from any thread */
     fl_snapshot_t *snap;
     apr_hash_t *limits;          /* org -> fl_limits_t */
+    apr_hash_t *experiments;     /* "org route" -> floopy_experiment_t (running ones) */
     apr_uint32_t refs;           /* readers, plus one while it is the current snapshot */
 };
 
@@ -103,19 +105,45 @@ static apr_status_t load_rows(floopy_learn_t *L, apr_pool_t *p, ap_dbd_t *db, co
 
 #define ROW(rows, i) APR_ARRAY_IDX(rows, i, const char **)
 
+static const char *experiment_key(apr_pool_t *p, const char *org, const char *route)
+{
+    return apr_pstrcat(p, org, " ", route, NULL);
+}
+
+static void load_experiments(floopy_snap_t *sn, apr_array_header_t *x)
+{
+    int i;
+    sn->experiments = apr_hash_make(sn->pool);
+    for (i = 0; i < x->nelts; i++) {
+        const char **r = ROW(x, i);
+        floopy_experiment_t *e = apr_pcalloc(sn->pool, sizeof(*e));
+        e->id = apr_pstrdup(sn->pool, r[0]);
+        e->org_id = apr_pstrdup(sn->pool, r[1]);
+        e->route = apr_pstrdup(sn->pool, r[2]);
+        e->candidate = apr_pstrdup(sn->pool, r[3]);
+        e->sample_rate = num(r[4]);
+        e->sample_cap = apr_atoi64(r[5]);
+        e->sampled = apr_atoi64(r[6]);
+        apr_hash_set(sn->experiments, experiment_key(sn->pool, e->org_id, e->route),
+                     APR_HASH_KEY_STRING, e);
+    }
+}
+
 static apr_status_t load_snapshot(floopy_learn_t *L, apr_pool_t *sp, ap_dbd_t *db,
                                   floopy_snap_t *sn)
 {
-    apr_array_header_t *q, *u, *b, *o, *l;
+    apr_array_header_t *q, *u, *b, *o, *l, *x;
     apr_status_t rv;
     int i;
     if ((rv = load_rows(L, sp, db, FLOOPY_SQL_ARM_QUALITY_ALL, &q))
         || (rv = load_rows(L, sp, db, FLOOPY_SQL_ARM_USAGE_RECENT, &u))
         || (rv = load_rows(L, sp, db, FLOOPY_SQL_BENCHMARK_PRIORS, &b))
         || (rv = load_rows(L, sp, db, FLOOPY_SQL_OPTED_OUT, &o))
-        || (rv = load_rows(L, sp, db, FLOOPY_SQL_CONSTRAINTS_ALL, &l))) {
+        || (rv = load_rows(L, sp, db, FLOOPY_SQL_CONSTRAINTS_ALL, &l))
+        || (rv = load_rows(L, sp, db, FLOOPY_SQL_EXPERIMENTS_RUNNING, &x))) {
         return rv;
     }
+    load_experiments(sn, x);
     sn->snap = fl_snapshot_create(sn->pool, &L->conf->policy);
     sn->limits = apr_hash_make(sn->pool);
     for (i = 0; i < o->nelts; i++) fl_snapshot_opt_out(sn->snap, ROW(o, i)[0]);
@@ -314,6 +342,27 @@ const fl_snapshot_t *floopy_learn_snapshot(request_rec *r, const char *org, fl_l
     const fl_limits_t *l = sn ? apr_hash_get(sn->limits, org, APR_HASH_KEY_STRING) : NULL;
     if (l) *lim = *l; else fl_limits_none(lim);
     return sn ? sn->snap : NULL;
+}
+
+const floopy_experiment_t *floopy_learn_experiment(request_rec *r, const char *org,
+                                                   const char *route, const char *live, double u)
+{
+    floopy_snap_t *sn = snap_acquire(floopy_srv(r->server)->proc->learn, r->pool);
+    floopy_experiment_t *x, *copy;
+    if (!sn || !(x = apr_hash_get(sn->experiments, experiment_key(r->pool, org, route),
+                                  APR_HASH_KEY_STRING))) {
+        return NULL;
+    }
+    if (u >= x->sample_rate || !strcmp(x->candidate, live)) return NULL;
+    /* threads race here: the atomic count admits no more than the cap leaves, in this child;
+     * the store's count, raised as each sample is taken, holds it across children */
+    if (x->sampled + (apr_int64_t)apr_atomic_inc32(&x->admitted) >= x->sample_cap) return NULL;
+    copy = apr_pmemdup(r->pool, x, sizeof(*x));
+    copy->id = apr_pstrdup(r->pool, x->id);
+    copy->org_id = apr_pstrdup(r->pool, x->org_id);
+    copy->route = apr_pstrdup(r->pool, x->route);
+    copy->candidate = apr_pstrdup(r->pool, x->candidate);
+    return copy;
 }
 
 /* --- crediting outcomes ---------------------------------------------------------------------- */

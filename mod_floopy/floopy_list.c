@@ -1,4 +1,4 @@
-/* GET /decisions and GET /audit-events: newest first, filtered, keyset-paged with an opaque
+/* GET /decisions, GET /audit-events and GET /experiments: newest first, filtered, keyset-paged with an opaque
  * cursor. A page never repeats or skips a row while new ones arrive: rows are ordered by their
  * time-ordered id, new rows sort above every page already served, and rows younger than
  * SETTLE are left out because the decision writer may still be storing their elders. */
@@ -188,4 +188,30 @@ int floopy_handle_audit_list(request_rec *r, const floopy_principal_t *who)
     args[4] = args[5] = apr_table_get(q.args, "action");
     args[6] = args[7] = apr_table_get(q.args, "actor");
     return send_page(r, FLOOPY_SQL_AUDIT_LIST, &q, 8, args, audit_row);
+}
+
+static json_t *experiment_row(apr_pool_t *p, const char **row)
+{
+    return floopy_experiment_json(p, row);
+}
+
+/* Experiments are written as the API call returns, not by the decision writer, so their list
+ * needs no settling; it is paged like the others all the same. */
+int floopy_handle_experiment_list(request_rec *r, const floopy_principal_t *who)
+{
+    static const char *const known[] = { "limit", "cursor", "status", "route", NULL };
+    list_query_t q;
+    fl_error_t *e;
+    const char *args[6], *status;
+
+    if ((e = parse_query(r, known, &q))) return floopy_send_error(r, e);
+    status = apr_table_get(q.args, "status");
+    if (status && strcmp(status, "running") && strcmp(status, "stopped")
+        && strcmp(status, "completed")) {
+        return floopy_send_error(r, bad(r, "status", "must be running, stopped or completed"));
+    }
+    args[0] = who->org_id; args[1] = q.below;
+    args[2] = args[3] = status;
+    args[4] = args[5] = apr_table_get(q.args, "route");
+    return send_page(r, FLOOPY_SQL_EXPERIMENT_LIST, &q, 6, args, experiment_row);
 }

@@ -141,6 +141,59 @@ static void learning_statements(server_rec *s,
             FLOOPY_SQL_SAVINGS_EXCLUDED);
 }
 
+/* Shadow experiments (floopy_experiments.c, floopy_shadow.c). What the API shows of one comes
+ * from the view experiment_outcomes, the same numbers an admin's report reads. */
+#define EXPERIMENT_COLS "id, org_id, route, candidate, sample_rate, sample_cap, status, sampled, " \
+    "created_by, created_at, stopped_at, stopped_by, compared, candidate_errors, judged, " \
+    "live_quality, live_quality_se, candidate_quality, candidate_quality_se, quality_delta, " \
+    "quality_delta_se, costed, cost_delta_usd, live_cost_usd, candidate_cost_usd, timed, " \
+    "latency_delta_ms, live_latency_ms, candidate_latency_ms"
+
+static void experiment_statements(server_rec *s, apr_pool_t *p,
+                                  void (*prepare)(server_rec *, const char *, const char *))
+{
+    int i;
+    /* refuses (no row) while another experiment of the organisation runs on the route; the
+     * unique key on running_route backs it against a race */
+    prepare(s, "INSERT INTO experiments (id, org_id, route, candidate, sample_rate, sample_cap, "
+               "status, created_by, created_at) SELECT %s, %s, %s, %s, %s, %s, 'running', %s, %s "
+               "FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM experiments WHERE org_id = %s "
+               "AND route = %s AND status = 'running')", FLOOPY_SQL_EXPERIMENT_INS);
+    prepare(s, "SELECT " EXPERIMENT_COLS " FROM experiment_outcomes WHERE id = %s AND org_id = %s",
+            FLOOPY_SQL_EXPERIMENT_GET);
+    for (i = 0; i < FLOOPY_NPAGE; i++) {
+        prepare(s, apr_psprintf(p, "SELECT " EXPERIMENT_COLS " FROM experiment_outcomes"
+                                   " WHERE org_id = %%s AND id < %%s"
+                                   " AND (%%s IS NULL OR status = %%s)"
+                                   " AND (%%s IS NULL OR route = %%s)"
+                                   " ORDER BY id DESC LIMIT %d", floopy_page_sizes[i]),
+                apr_psprintf(p, FLOOPY_SQL_EXPERIMENT_LIST "%d", floopy_page_sizes[i]));
+    }
+    prepare(s, "UPDATE experiments SET status = 'stopped', stopped_at = %s, stopped_by = %s "
+               "WHERE id = %s AND org_id = %s AND status = 'running'", FLOOPY_SQL_EXPERIMENT_STOP);
+    prepare(s, "SELECT id, org_id, route, candidate, sample_rate, sample_cap, sampled "
+               "FROM experiments WHERE status = 'running'", FLOOPY_SQL_EXPERIMENTS_RUNNING);
+    /* one sample taken, or none (no row) once the cap is reached or the experiment stopped; the
+     * sample that reaches the cap completes it. sampled is assigned last: the conditions read
+     * the count before this sample whichever order the server assigns in. */
+    prepare(s, "UPDATE experiments SET stopped_at = IF(sampled + 1 >= sample_cap, %s, stopped_at), "
+               "status = IF(sampled + 1 >= sample_cap, 'completed', status), "
+               "sampled = sampled + 1 WHERE id = %s AND org_id = %s AND status = 'running' "
+               "AND sampled < sample_cap", FLOOPY_SQL_EXPERIMENT_TAKE);
+    prepare(s, "INSERT INTO experiment_results (id, experiment_id, decision_id, org_id, live_model, "
+               "candidate_model, judge_model, live_relevance, live_coherence, live_helpfulness, "
+               "live_safety, candidate_relevance, candidate_coherence, candidate_helpfulness, "
+               "candidate_safety, live_cost_usd, candidate_cost_usd, live_latency_ms, "
+               "candidate_latency_ms, live_tokens, candidate_tokens, candidate_error, judge_note, "
+               "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+               "%s, %s, %s, %s, %s, %s, %s, %s, %s)", FLOOPY_SQL_EXPERIMENT_RESULT_INS);
+    prepare(s, "SELECT experiment_id, judge_model, live_model, live_quality, live_cost_usd, "
+               "live_latency_ms, live_tokens, candidate_model, candidate_quality, "
+               "candidate_cost_usd, candidate_latency_ms, candidate_tokens, candidate_error, "
+               "judge_note, created_at FROM experiment_result_pairs "
+               "WHERE org_id = %s AND decision_id = %s ORDER BY id", FLOOPY_SQL_OUTCOMES_EXPERIMENT);
+}
+
 void floopy_store_prepare(server_rec *s, apr_pool_t *p)
 {
     void (*prepare)(server_rec *, const char *, const char *) =
@@ -163,6 +216,7 @@ void floopy_store_prepare(server_rec *s, apr_pool_t *p)
                                " AND created_at >= %%s AND created_at <= %%s ORDER BY id LIMIT %d",
                             decision_cols(p), FLOOPY_EXPORT_BATCH), FLOOPY_SQL_DECISION_EXPORT);
     learning_statements(s, prepare);
+    experiment_statements(s, p, prepare);
     prepare(s, "SELECT k.id, k.org_id, k.role, o.plan FROM api_keys k "
                "JOIN organizations o ON o.id = k.org_id "
                "WHERE k.key_hash = %s AND k.revoked_at IS NULL", FLOOPY_SQL_KEY_LOOKUP);

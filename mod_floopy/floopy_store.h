@@ -41,6 +41,27 @@
 #define FLOOPY_SQL_OUTCOMES_JUDGE "floopy_outcomes_judge"
 #define FLOOPY_SQL_SAVINGS      "floopy_savings"
 #define FLOOPY_SQL_SAVINGS_EXCLUDED "floopy_savings_excluded"
+#define FLOOPY_SQL_EXPERIMENT_INS "floopy_experiment_ins"
+#define FLOOPY_SQL_EXPERIMENT_GET "floopy_experiment_get"
+#define FLOOPY_SQL_EXPERIMENT_LIST "floopy_experiment_list_"   /* + page size */
+#define FLOOPY_SQL_EXPERIMENT_STOP "floopy_experiment_stop"
+#define FLOOPY_SQL_EXPERIMENTS_RUNNING "floopy_experiments_running"
+#define FLOOPY_SQL_EXPERIMENT_TAKE "floopy_experiment_take"
+#define FLOOPY_SQL_EXPERIMENT_RESULT_INS "floopy_experiment_result_ins"
+#define FLOOPY_SQL_OUTCOMES_EXPERIMENT "floopy_outcomes_experiment"
+
+/* The columns of an experiment as GET /experiments shows it (view experiment_outcomes), in the
+ * order FLOOPY_SQL_EXPERIMENT_GET and _LIST select them. */
+enum {
+    FLOOPY_XC_ID, FLOOPY_XC_ORG, FLOOPY_XC_ROUTE, FLOOPY_XC_CANDIDATE, FLOOPY_XC_RATE,
+    FLOOPY_XC_CAP, FLOOPY_XC_STATUS, FLOOPY_XC_SAMPLED, FLOOPY_XC_CREATED_BY,
+    FLOOPY_XC_CREATED_AT, FLOOPY_XC_STOPPED_AT, FLOOPY_XC_STOPPED_BY, FLOOPY_XC_COMPARED,
+    FLOOPY_XC_CAND_ERRORS, FLOOPY_XC_JUDGED, FLOOPY_XC_LIVE_Q, FLOOPY_XC_LIVE_Q_SE,
+    FLOOPY_XC_CAND_Q, FLOOPY_XC_CAND_Q_SE, FLOOPY_XC_DELTA_Q, FLOOPY_XC_DELTA_Q_SE,
+    FLOOPY_XC_COSTED, FLOOPY_XC_COST_DELTA, FLOOPY_XC_LIVE_COST, FLOOPY_XC_CAND_COST,
+    FLOOPY_XC_TIMED, FLOOPY_XC_LAT_DELTA, FLOOPY_XC_LIVE_LAT, FLOOPY_XC_CAND_LAT,
+    FLOOPY_XC_N
+};
 
 /* Page sizes a list statement is prepared for (a page asks for one row more than it shows, to
  * know whether another page follows): the smallest that holds limit + 1 is used. */

@@ -138,6 +138,9 @@ static int dispatch(request_rec *r, const floopy_principal_t *who, const char *p
     if (!strcmp(path, "/feedback")) return floopy_handle_feedback(r, who);
     if (!strcmp(path, "/constraints")) return floopy_handle_constraints(r, who);
     if (!strcmp(path, "/reports/savings")) return floopy_handle_savings(r, who);
+    if (!strcmp(path, "/experiments") || !strncmp(path, "/experiments/", 13)) {
+        return floopy_handle_experiments(r, who, path + 12);
+    }
     if (!strcmp(path, "/decisions") || !strcmp(path, "/audit-events")) {
         if (r->method_number != M_GET) {
             return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,

@@ -158,13 +158,51 @@ int floopy_writer_has_room(floopy_writer_t *w);
 void floopy_writer_enqueue(floopy_writer_t *w, const char *const *args);
 
 /* --- LLM-as-judge (floopy_judge.c) --- */
+/* Each child has one background thread for model calls off the request path: the judge's
+ * verdicts and shadow experiments' candidate calls. It runs whether or not FloopyJudge names a
+ * judge (an experiment then compares without scores). */
 typedef struct fl_chat_request_t fl_chat_request_t;
-/* No judge unless FloopyJudge names one (then *pJ stays NULL). */
 apr_status_t floopy_judge_start(floopy_judge_t **pJ, apr_pool_t *pchild, server_rec *s,
                                 floopy_proc_t *proc);
 /* Queues a sampled share of answered requests for judging; never blocks the request. */
 void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_request_t *cr,
                         const char *answer, apr_size_t len);
+/* A job for the thread: run(s, pool, baton) is called there, then pool is destroyed. pool must
+ * be unmanaged; it is the thread's from here on, also when the queue is full (APR_EAGAIN: the
+ * job is dropped, nothing ran). */
+typedef void floopy_job_fn(server_rec *s, apr_pool_t *pool, void *baton);
+apr_status_t floopy_judge_submit(floopy_judge_t *J, apr_pool_t *pool, floopy_job_fn *run,
+                                 void *baton);
+/* One non-streamed exchange with a model from the thread: body is an OpenAI chat request, *pout
+ * the answer in OpenAI's shape, *pms the exchange's time, *usage what it used (may be NULL). */
+fl_error_t *floopy_ask(floopy_judge_t *J, apr_pool_t *p, const fl_model_t *m, const char *body,
+                       const char **pout, double *pms, fl_usage_t *usage);
+/* The judge's four scores (relevance, coherence, helpfulness, safety; 1..10) of an answer (OpenAI
+ * shape) to a conversation (the request's messages); an error when there is no judge, the answer
+ * has no text (code "not_judged"), or the judge gave no usable verdict (code "bad_verdict").
+ * *pms (may be NULL) is the judge's time. */
+fl_error_t *floopy_judge_rate(floopy_judge_t *J, apr_pool_t *p, json_t *messages,
+                              const char *answer, apr_size_t len, double scores[4],
+                              double *pms);
+
+/* --- shadow experiments (floopy_experiments.c, floopy_shadow.c) --- */
+/* A running experiment as each child knows it, from the router's snapshot (floopy_learn.c). */
+typedef struct floopy_experiment_t {
+    const char *id, *org_id, *route, *candidate;
+    double sample_rate;
+    apr_int64_t sample_cap;
+    apr_int64_t sampled;         /* the store's count when the snapshot was loaded */
+    apr_uint32_t admitted;       /* samples this child queued since (atomic) */
+} floopy_experiment_t;
+/* After a non-streamed answer went out: queues a sampled share of an experiment's route's
+ * traffic for its candidate; never blocks the request, never changes its answer. */
+void floopy_shadow_offer(request_rec *r, const fl_decision_t *d, const fl_chat_request_t *cr,
+                         const char *answer, apr_size_t len);
+/* /experiments, /experiments/{id}, /experiments/{id}/rollback; rest is the path after
+ * "/experiments". */
+int floopy_handle_experiments(request_rec *r, const floopy_principal_t *who, const char *rest);
+int floopy_handle_experiment_list(request_rec *r, const floopy_principal_t *who);
+json_t *floopy_experiment_json(apr_pool_t *p, const char **row);
 
 /* --- chat requests (floopy_chat.c), shared by chat and explain so both refuse alike --- */
 typedef struct fl_route_t fl_route_t;
@@ -179,6 +217,11 @@ const char *floopy_session_of(request_rec *r);
 apr_status_t floopy_learn_start(floopy_learn_t **pL, apr_pool_t *pchild, server_rec *s);
 /* This child credited an outcome: rebuild the snapshot now rather than at the next tick. */
 void floopy_learn_changed(floopy_learn_t *L);
+/* The organisation's running experiment on the route, when the draw u (0..1) falls within its
+ * sample rate, its candidate is not the live model, and its cap is not used up by the store's
+ * count plus what this child admitted since; a copy in r->pool. NULL otherwise. */
+const floopy_experiment_t *floopy_learn_experiment(request_rec *r, const char *org,
+                                                   const char *route, const char *live, double u);
 /* The router's choice for a route, or the pinned model; reads x-floopy-seed (400 if bad).
  * A dry run (explain) leaves the session's stickiness alone. */
 fl_error_t *floopy_choose(request_rec *r, fl_decision_t *d, const fl_route_t *route,
