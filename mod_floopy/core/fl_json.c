@@ -4,16 +4,23 @@
 
 #include "fl_json.h"
 
+/* One set of flags for every serialisation: the export and the API must print a decision alike. */
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_REAL_PRECISION(12))
+
 char *fl_json_dump(apr_pool_t *p, json_t *v, int steal)
 {
-    char *raw = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY
-                                | JSON_REAL_PRECISION(12));
+    char *raw = json_dumps(v, DUMP_FLAGS);
     char *s = raw ? apr_pstrdup(p, raw) : apr_pstrdup(p, "null");
     free(raw);
     if (steal) {
         json_decref(v);
     }
     return s;
+}
+
+int fl_json_dump_cb(const json_t *v, json_dump_callback_t cb, void *data)
+{
+    return json_dump_callback(v, cb, data, DUMP_FLAGS);
 }
 
 const char *fl_json_str(const json_t *obj, const char *key, const char *dflt)
