@@ -226,15 +226,17 @@ test('constraints are applied on every decision and recorded with what each excl
 
 test('Baseline vs Floopy: routed cost against the default model on the same tokens, matched or not', async () => {
   const { clientKey: key } = await createOrg('pro');
-  // a seed whose decision explores mock-small (the cheapest) instead of the default mock-large
-  let seed;
-  for (let s = 0; s < 500 && seed === undefined; s++) {
+  // a seed whose decision explores mock-small (the cheapest) instead of the default mock-large,
+  // and one that keeps the default
+  let seed, stay;
+  for (let s = 0; s < 500 && (seed === undefined || stay === undefined); s++) {
     const r = await explain(key, 'learn', { 'x-floopy-seed': String(s) });
-    if (r.json.chosen.model === 'mock-small') seed = String(s);
+    if (r.json.chosen.model === 'mock-small') seed ??= String(s);
+    if (r.json.chosen.model === 'mock-large') stay ??= String(s);
   }
-  assert.ok(seed !== undefined, 'no seed explores mock-small');
+  assert.ok(seed !== undefined && stay !== undefined, 'no seed explores mock-small');
   const served = [];
-  for (const h of [{ 'x-floopy-seed': seed }, {}]) {
+  for (const h of [{ 'x-floopy-seed': seed }, { 'x-floopy-seed': stay }]) {
     const r = await chat(key, { model: 'learn', messages: [{ role: 'user', content: 'one two three four' }] }, h);
     assert.equal(r.status, 200, r.text);
     served.push(await getDecision(key, r.headers.get('x-floopy-decision-id')));
