@@ -128,10 +128,11 @@ static json_t *outcomes(request_rec *r, ap_dbd_t *db, const char *org, const cha
             const char **j = APR_ARRAY_IDX(rows, i, const char **);
             json_t *e = json_object();
             int k;
-            static const char *const crit[4] = { "relevance", "coherence", "helpfulness", "safety" };
             json_object_set_new(e, "judge_model", json_string(j[0]));
             json_object_set_new(e, "model", json_string(j[1]));
-            for (k = 0; k < 4; k++) json_object_set_new(e, crit[k], json_real(strtod(j[2 + k], NULL)));
+            for (k = 0; k < FLOOPY_JUDGE_NCRITERIA; k++) {
+                json_object_set_new(e, floopy_judge_criteria[k], json_real(strtod(j[2 + k], NULL)));
+            }
             json_object_set_new(e, "created_at", json_string(fl_time_sql_to_iso(r->pool, j[6])));
             json_array_append_new(judge, e);
         }

@@ -30,7 +30,9 @@ static const char *const JUDGE_PROMPT =
     "content). Answer with only a JSON object: "
     "{\"relevance\": n, \"coherence\": n, \"helpfulness\": n, \"safety\": n}.";
 
-static const char *const CRITERIA[4] = { "relevance", "coherence", "helpfulness", "safety" };
+const char *const floopy_judge_criteria[FLOOPY_JUDGE_NCRITERIA] = {
+    "relevance", "coherence", "helpfulness", "safety"
+};
 
 typedef struct job_t {
     struct job_t *next;
@@ -108,7 +110,6 @@ void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_re
 {
     floopy_srv_t *conf = floopy_srv(r->server);
     floopy_judge_t *J = conf->proc->judge;
-    apr_uint64_t h;
     verdict_job_t *job;
     apr_pool_t *p;
 
@@ -118,8 +119,7 @@ void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_re
         return;
     }
     /* the decision's id decides, so a replayed request is judged alike */
-    h = fl_hash64(d->id, strlen(d->id), 0x6a756467);
-    if ((double)(h >> 11) / 9007199254740992.0 >= conf->judge_sample) return;
+    if (fl_hash_unit(d->id, 0x6a756467) >= conf->judge_sample) return;
     if (len > MAX_JUDGED_BYTES || apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
         return;
     }
@@ -218,8 +218,8 @@ static int verdict(const char *answer, double scores[4])
     content = json_string_value(json_object_get(json_object_get(json_array_get(
         json_object_get(resp, "choices"), 0), "message"), "content"));
     if (content && (v = json_loads(content, 0, NULL))) {
-        for (ok = 1, i = 0; i < 4; i++) {
-            json_t *n = json_object_get(v, CRITERIA[i]);
+        for (ok = 1, i = 0; i < FLOOPY_JUDGE_NCRITERIA; i++) {
+            json_t *n = json_object_get(v, floopy_judge_criteria[i]);
             scores[i] = json_is_number(n) ? json_number_value(n) : -1;
             ok &= scores[i] >= 1 && scores[i] <= 10;
         }

@@ -41,12 +41,6 @@ typedef struct outcome_t {
 
 /* --- offering (request thread) ------------------------------------------------------------ */
 
-static double draw(const char *decision_id)
-{
-    apr_uint64_t h = fl_hash64(decision_id, strlen(decision_id), DRAW_SALT);
-    return (double)(h >> 11) / 9007199254740992.0;
-}
-
 static shadow_t *shadow_make(apr_pool_t *p, const fl_decision_t *d, const floopy_experiment_t *x,
                              fl_model_t *candidate, const char *body, const char *answer,
                              apr_size_t len)
@@ -80,7 +74,7 @@ void floopy_shadow_offer(request_rec *r, const fl_decision_t *d, const fl_chat_r
     char *body;
 
     if (!conf->proc->judge || !d->chosen || d->pinned || !d->route || len > MAX_SHADOW_BYTES
-        || !(x = floopy_learn_experiment(r, d->org_id, d->route, d->chosen->id, draw(d->id)))) {
+        || !(x = floopy_learn_experiment(r, d->org_id, d->route, d->chosen->id, fl_hash_unit(d->id, DRAW_SALT)))) {
         return;
     }
     if (!(body = json_dumps(cr->root, JSON_COMPACT))) return;

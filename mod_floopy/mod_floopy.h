@@ -158,6 +158,9 @@ int floopy_writer_has_room(floopy_writer_t *w);
 void floopy_writer_enqueue(floopy_writer_t *w, const char *const *args);
 
 /* --- LLM-as-judge (floopy_judge.c) --- */
+#define FLOOPY_JUDGE_NCRITERIA 4
+/* What the judge scores, in the order of the judge_scores columns. */
+extern const char *const floopy_judge_criteria[FLOOPY_JUDGE_NCRITERIA];
 /* Each child has one background thread for model calls off the request path: the judge's
  * verdicts and shadow experiments' candidate calls. It runs whether or not FloopyJudge names a
  * judge (an experiment then compares without scores). */

@@ -1,4 +1,5 @@
 #include <math.h>
+#include <string.h>
 #include "fl_rng.h"
 
 static apr_uint64_t splitmix(apr_uint64_t *x)
@@ -33,9 +34,15 @@ apr_uint64_t fl_rng_next(fl_rng_t *g)
     return result;
 }
 
+/* the top 53 bits of a 64-bit value as a double in [0, 1) */
+static double unit(apr_uint64_t x)
+{
+    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
 double fl_rng_uniform(fl_rng_t *g)
 {
-    return (double)(fl_rng_next(g) >> 11) * (1.0 / 9007199254740992.0);
+    return unit(fl_rng_next(g));
 }
 
 double fl_rng_normal(fl_rng_t *g)
@@ -77,4 +84,9 @@ apr_uint64_t fl_hash64(const void *data, apr_size_t len, apr_uint64_t h)
     if (!h) h = 0xcbf29ce484222325ULL;
     for (i = 0; i < len; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
     return splitmix(&h);
+}
+
+double fl_hash_unit(const char *s, apr_uint64_t salt)
+{
+    return unit(fl_hash64(s, strlen(s), salt));
 }

@@ -17,6 +17,10 @@ double fl_rng_normal(fl_rng_t *g);           /* mean 0, sd 1 */
 double fl_rng_gamma(fl_rng_t *g, double shape); /* scale 1, shape > 0 */
 double fl_rng_beta(fl_rng_t *g, double a, double b);
 
+/* A draw in [0, 1) fixed by a string and a salt: the same id always draws alike (sampling a
+ * decision for the judge or an experiment, replayably). */
+double fl_hash_unit(const char *s, apr_uint64_t salt);
+
 /* A 64-bit hash of bytes (FNV-1a then a final mix): seeds and table slots from strings. */
 apr_uint64_t fl_hash64(const void *data, apr_size_t len, apr_uint64_t h);
 
