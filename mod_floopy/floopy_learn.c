@@ -59,11 +59,19 @@ static apr_status_t hold_end(void *data)
     return APR_SUCCESS;
 }
 
-/* The current snapshot, held until p is cleared; NULL before the first load (waits briefly). */
+#define HOLD_KEY "floopy_snap_hold"
+
+/* The current snapshot, held until p is cleared; NULL before the first load (waits briefly).
+ * One request takes it once: routing and the experiment check after the answer read the same
+ * snapshot, and the second asks neither the mutex nor a new cleanup. */
 static floopy_snap_t *snap_acquire(floopy_learn_t *L, apr_pool_t *p)
 {
     floopy_snap_t *sn;
     apr_time_t until = apr_time_now() + FIRST_LOAD_WAIT;
+    void *held = NULL;
+    if (apr_pool_userdata_get(&held, HOLD_KEY, p) == APR_SUCCESS && held) {
+        return ((hold_t *)held)->sn;
+    }
     apr_thread_mutex_lock(L->mutex);
     while (!L->cur && !L->stopping && apr_time_now() < until) {
         apr_thread_cond_timedwait(L->cond, L->mutex, apr_time_from_msec(50));
@@ -75,6 +83,7 @@ static floopy_snap_t *snap_acquire(floopy_learn_t *L, apr_pool_t *p)
         h->L = L;
         h->sn = sn;
         apr_pool_cleanup_register(p, h, hold_end, apr_pool_cleanup_null);
+        apr_pool_userdata_setn(h, HOLD_KEY, NULL, p);
     }
     return sn;
 }
