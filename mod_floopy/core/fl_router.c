@@ -10,6 +10,7 @@ typedef struct cand_t {
     const fl_model_t *m;
     fl_arm_view_t v;
     fl_phase_e phase;
+    double alpha, beta;          /* the quality posterior */
     double mean, sd, cost, conf, sample, utility;
     int cost_from_usage;
     const char *excluded_by;
@@ -70,7 +71,9 @@ static void estimate(choice_t *ch)
         if (ch->ctx->snap) {
             fl_snapshot_arm(ch->ctx->snap, ch->ctx->org_id, ch->route->name, c->m->id, &c->v);
         }
-        fl_arm_posterior(&c->v, &a, &b);
+        fl_arm_posterior(&c->v, &c->alpha, &c->beta);
+        a = c->alpha;
+        b = c->beta;
         c->mean = a / (a + b);
         c->sd = sqrt(a * b / ((a + b) * (a + b) * (a + b + 1)));
         c->phase = fl_phase_of(ch->pol, c->v.own.n);
@@ -146,9 +149,7 @@ static void sample(choice_t *ch)
     }
     for (i = 0; i < ch->n; i++) {
         cand_t *c = &ch->c[i];
-        double a, b;
-        fl_arm_posterior(&c->v, &a, &b);
-        c->sample = fl_rng_beta(ch->ctx->rng, a, b);
+        c->sample = fl_rng_beta(ch->ctx->rng, c->alpha, c->beta);
         c->utility = c->sample - ch->pol->cost_weight * (max_cost > 0 ? c->cost / max_cost : 0);
     }
 }
