@@ -109,7 +109,7 @@ static int put(request_rec *r, const floopy_principal_t *who, ap_dbd_t *db)
         return floopy_fail(r, 500, "api_error", "internal_error", NULL,
                            "the constraints could not be stored; nothing changed");
     }
-    floopy_learn_changed(floopy_srv(r->server)->proc->learn);
+    floopy_learn_settle(floopy_srv(r->server)->proc->learn, FLOOPY_SETTLE_MAX);
     if (load(r, db, who->org_id, &after) != APR_SUCCESS) {
         return floopy_fail(r, 500, "api_error", "internal_error", NULL, "the store failed");
     }

@@ -265,7 +265,7 @@ static int start(request_rec *r, const floopy_principal_t *who, ap_dbd_t *db)
         return floopy_fail(r, 500, "api_error", "internal_error", NULL,
                            "the experiment could not be stored; nothing started");
     }
-    floopy_learn_changed(floopy_srv(r->server)->proc->learn);
+    floopy_learn_settle(floopy_srv(r->server)->proc->learn, FLOOPY_SETTLE_MAX);
     return send_experiment(r, db, 201, id, who->org_id);
 }
 
@@ -310,7 +310,7 @@ static int rollback(request_rec *r, const floopy_principal_t *who, ap_dbd_t *db,
         return floopy_fail(r, 500, "api_error", "internal_error", NULL,
                            "the rollback could not be stored; the experiment still runs");
     }
-    floopy_learn_changed(floopy_srv(r->server)->proc->learn);
+    floopy_learn_settle(floopy_srv(r->server)->proc->learn, FLOOPY_SETTLE_MAX);
     return send_experiment(r, db, 200, id, who->org_id);
 }
 

@@ -34,6 +34,7 @@ struct floopy_learn_t {
     apr_thread_cond_t *cond;     /* wakes the refresher early, and readers on the first load */
     floopy_snap_t *cur;
     int stopping, dirty;
+    apr_uint64_t begun, ended;   /* refreshes started and finished: floopy_learn_settle waits */
     apr_thread_t *thread;
     fl_sticky_t *sticky;
 };
@@ -213,14 +214,19 @@ static void *APR_THREAD_FUNC learn_main(apr_thread_t *t, void *data)
     apr_pool_t *scratch;
     apr_pool_create_unmanaged_ex(&scratch, NULL, NULL);
     for (;;) {
+        apr_thread_mutex_lock(L->mutex);
+        L->begun++;
+        L->dirty = 0;
+        apr_thread_mutex_unlock(L->mutex);
         refresh(L, scratch);
         apr_pool_clear(scratch);
         apr_thread_mutex_lock(L->mutex);
+        L->ended = L->begun;
+        apr_thread_cond_broadcast(L->cond);
         if (!L->stopping && !L->dirty) {
             apr_thread_cond_timedwait(L->cond, L->mutex,
                                       apr_time_from_msec(L->conf->router_refresh_ms));
         }
-        L->dirty = 0;
         if (L->stopping) {
             apr_thread_mutex_unlock(L->mutex);
             break;
@@ -269,6 +275,22 @@ void floopy_learn_changed(floopy_learn_t *L)
     apr_thread_mutex_lock(L->mutex);
     L->dirty = 1;
     apr_thread_cond_broadcast(L->cond);
+    apr_thread_mutex_unlock(L->mutex);
+}
+
+void floopy_learn_settle(floopy_learn_t *L, apr_interval_time_t max)
+{
+    apr_time_t until = apr_time_now() + max;
+    apr_uint64_t want;
+    apr_thread_mutex_lock(L->mutex);
+    /* a refresh already under way may have read the tables before the caller's commit: wait
+     * for the one after it */
+    want = L->begun + 1;
+    L->dirty = 1;
+    apr_thread_cond_broadcast(L->cond);
+    while (L->ended < want && !L->stopping && apr_time_now() < until) {
+        apr_thread_cond_timedwait(L->cond, L->mutex, apr_time_from_msec(50));
+    }
     apr_thread_mutex_unlock(L->mutex);
 }
 

@@ -220,6 +220,11 @@ const char *floopy_session_of(request_rec *r);
 apr_status_t floopy_learn_start(floopy_learn_t **pL, apr_pool_t *pchild, server_rec *s);
 /* This child credited an outcome: rebuild the snapshot now rather than at the next tick. */
 void floopy_learn_changed(floopy_learn_t *L);
+/* An operator changed what routing reads (constraints, experiments): rebuild now and wait, at
+ * most max, until this child routes by the change, so the next request here sees it. Other
+ * children see it within FloopyRouter refresh=. */
+void floopy_learn_settle(floopy_learn_t *L, apr_interval_time_t max);
+#define FLOOPY_SETTLE_MAX apr_time_from_sec(2)
 /* The organisation's running experiment on the route, when the draw u (0..1) falls within its
  * sample rate, its candidate is not the live model, and its cap is not used up by the store's
  * count plus what this child admitted since; a copy in r->pool. NULL otherwise. */
