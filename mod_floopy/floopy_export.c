@@ -223,17 +223,14 @@ static int export_batch(request_rec *r, apr_pool_t *p, ap_dbd_t *db, export_ctx_
     if (floopy_db_select(p, db, FLOOPY_SQL_DECISION_EXPORT, 4, args, &rows, NULL)) return 0;
     for (i = 0; i < rows->nelts; i++) {
         const char **row = APR_ARRAY_IDX(rows, i, const char **);
-        json_t *line;
-        int failed;
         if (ctx->rows >= max) {
             ctx->truncated = 1;
             ctx->next_after = apr_pstrdup(r->pool, after);
             break;
         }
-        line = fl_decision_row_json(p, row);
-        failed = fl_json_dump_cb(line, out_write, out) || out_write("\n", 1, out);
-        json_decref(line);
-        if (failed) return 0;                       /* the client went away */
+        if (fl_decision_row_write(p, row, out_write, out) || out_write("\n", 1, out)) {
+            return 0;                               /* the client went away */
+        }
         apr_cpystrn(after, row[0], FL_UUID_LEN + 1);
         ctx->rows++;
     }

@@ -180,19 +180,17 @@ static json_t *usage_json(const char *const *v)
     return u;
 }
 
-json_t *fl_decision_row_json(apr_pool_t *p, const char *const *v)
+/* A row reads back in three runs of plain columns around the two runs of JSON documents; the
+ * runs are built apart so the export can splice the stored documents in without parsing them. */
+static json_t *row_head(apr_pool_t *p, const char *const *v)
 {
-    json_t *o = json_object(), *chosen = json_null(), *lat = json_object();
-
+    json_t *o = json_object(), *chosen = json_null();
     if (v[FL_COL_PROVIDER]) {
         chosen = json_object();
         json_object_set_new(chosen, "provider", json_string(v[FL_COL_PROVIDER]));
         json_object_set_new(chosen, "model", col_str(v[FL_COL_MODEL]));
         json_object_set_new(chosen, "score", col_real(v[FL_COL_SCORE]));
     }
-    json_object_set_new(lat, "total", col_real(v[FL_COL_LAT_TOTAL]));
-    json_object_set_new(lat, "upstream", col_real(v[FL_COL_LAT_UP]));
-
     json_object_set_new(o, "id", col_str(v[FL_COL_ID]));
     json_object_set_new(o, "object", json_string("floopy.decision"));
     json_object_set_new(o, "created_at", col_str(fl_time_sql_to_iso(p, v[FL_COL_CREATED])));
@@ -203,9 +201,14 @@ json_t *fl_decision_row_json(apr_pool_t *p, const char *const *v)
     json_object_set_new(o, "pinned", col_bool(v[FL_COL_PINNED]));
     json_object_set_new(o, "stream", col_bool(v[FL_COL_STREAM]));
     json_object_set_new(o, "chosen", chosen);
-    json_object_set_new(o, "alternatives", col_json(v[FL_COL_ALTS], json_array()));
-    json_object_set_new(o, "signals", col_json(v[FL_COL_SIGNALS], json_object()));
-    json_object_set_new(o, "constraints", col_json(v[FL_COL_CONSTRAINTS], json_object()));
+    return o;
+}
+
+static json_t *row_middle(const char *const *v)
+{
+    json_t *o = json_object(), *lat = json_object();
+    json_object_set_new(lat, "total", col_real(v[FL_COL_LAT_TOTAL]));
+    json_object_set_new(lat, "upstream", col_real(v[FL_COL_LAT_UP]));
     json_object_set_new(o, "confidence", col_real(v[FL_COL_CONFIDENCE]));
     json_object_set_new(o, "phase", col_str(v[FL_COL_PHASE]));
     json_object_set_new(o, "status", col_str(v[FL_COL_STATUS]));
@@ -214,8 +217,125 @@ json_t *fl_decision_row_json(apr_pool_t *p, const char *const *v)
     json_object_set_new(o, "usage", usage_json(v));
     json_object_set_new(o, "cost_usd", col_real(v[FL_COL_COST]));
     json_object_set_new(o, "cache_hit", col_bool(v[FL_COL_CACHE_HIT]));
-    json_object_set_new(o, "error", col_json(v[FL_COL_ERROR], json_null()));
-    json_object_set_new(o, "attempts", col_json(v[FL_COL_ATTEMPTS], json_array()));
+    return o;
+}
+
+static json_t *row_tail(apr_pool_t *p, const char *const *v)
+{
+    json_t *o = json_object();
     json_object_set_new(o, "completed_at", col_str(fl_time_sql_to_iso(p, v[FL_COL_COMPLETED])));
     return o;
+}
+
+/* The stored documents in the order the object shows them, with what an absent one reads as. */
+typedef struct doc_col_t {
+    const char *key;
+    int col;
+    const char *absent;
+} doc_col_t;
+
+static const doc_col_t DOCS_A[] = {
+    { "alternatives", FL_COL_ALTS, "[]" },
+    { "signals", FL_COL_SIGNALS, "{}" },
+    { "constraints", FL_COL_CONSTRAINTS, "{}" },
+};
+static const doc_col_t DOCS_B[] = {
+    { "error", FL_COL_ERROR, "null" },
+    { "attempts", FL_COL_ATTEMPTS, "[]" },
+};
+
+static json_t *doc_json(const char *const *v, const doc_col_t *d)
+{
+    return col_json(v[d->col], json_loads(d->absent, JSON_DECODE_ANY, NULL));
+}
+
+static void set_docs(json_t *o, const char *const *v, const doc_col_t *d, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) json_object_set_new(o, d[i].key, doc_json(v, &d[i]));
+}
+
+json_t *fl_decision_row_json(apr_pool_t *p, const char *const *v)
+{
+    json_t *o = row_head(p, v), *mid = row_middle(v), *tail = row_tail(p, v);
+    set_docs(o, v, DOCS_A, 3);
+    json_object_update(o, mid);
+    set_docs(o, v, DOCS_B, 2);
+    json_object_update(o, tail);
+    json_decref(mid);
+    json_decref(tail);
+    return o;
+}
+
+/* --- writing a row straight out (the export) --------------------------------------------- */
+
+typedef struct row_out_t {
+    json_dump_callback_t cb;
+    void *baton;
+    int failed;
+} row_out_t;
+
+static void emit(row_out_t *o, const char *s, size_t n)
+{
+    if (!o->failed && n && o->cb(s, n, o->baton)) o->failed = 1;
+}
+
+/* An object's members without its braces: Jansson dumps it whole into buf and the braces are
+ * cut off, so a run of members joins the line. */
+static void emit_members(row_out_t *o, apr_pool_t *p, json_t *obj, int comma)
+{
+    char local[2048], *buf = local;
+    size_t n = fl_json_dumpb(obj, local, sizeof(local));
+    if (n > sizeof(local)) {
+        buf = apr_palloc(p, n);
+        n = fl_json_dumpb(obj, buf, n);
+    }
+    json_decref(obj);
+    if (n < 2) {
+        o->failed = 1;
+        return;
+    }
+    if (comma) emit(o, ",", 1);
+    emit(o, buf + 1, n - 2);
+}
+
+/* A stored document goes out as stored when it can: the writer dumped it with Jansson's compact
+ * flags (re-dumping would give the same bytes) and MariaDB's JSON type checks it is valid. One
+ * that spans lines (written by hand, say) would break JSON Lines: it is parsed and re-dumped. */
+static void emit_docs(row_out_t *o, apr_pool_t *p, const char *const *v, const doc_col_t *d,
+                      int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        const char *doc = v[d[i].col];
+        json_t *key = json_string(d[i].key);
+        emit(o, ",", 1);
+        if (!o->failed && fl_json_dump_cb(key, o->cb, o->baton)) o->failed = 1;
+        json_decref(key);
+        emit(o, ":", 1);
+        if (!doc) {
+            emit(o, d[i].absent, strlen(d[i].absent));
+        }
+        else if (!strpbrk(doc, "\r\n") && (*doc == '{' || *doc == '[' || !strcmp(doc, "null"))) {
+            emit(o, doc, strlen(doc));
+        }
+        else {
+            char *redone = fl_json_dump(p, doc_json(v, &d[i]), 1);
+            emit(o, redone, strlen(redone));
+        }
+    }
+}
+
+int fl_decision_row_write(apr_pool_t *p, const char *const *v, json_dump_callback_t cb,
+                          void *baton)
+{
+    row_out_t o = { cb, baton, 0 };
+    emit(&o, "{", 1);
+    emit_members(&o, p, row_head(p, v), 0);
+    emit_docs(&o, p, v, DOCS_A, 3);
+    emit_members(&o, p, row_middle(v), 1);
+    emit_docs(&o, p, v, DOCS_B, 2);
+    emit_members(&o, p, row_tail(p, v), 1);
+    emit(&o, "}", 1);
+    return o.failed ? -1 : 0;
 }

@@ -23,6 +23,11 @@ int fl_json_dump_cb(const json_t *v, json_dump_callback_t cb, void *data)
     return json_dump_callback(v, cb, data, DUMP_FLAGS);
 }
 
+size_t fl_json_dumpb(const json_t *v, char *buf, size_t size)
+{
+    return json_dumpb(v, buf, size, DUMP_FLAGS);
+}
+
 const char *fl_json_str(const json_t *obj, const char *key, const char *dflt)
 {
     json_t *v = json_object_get(obj, key);

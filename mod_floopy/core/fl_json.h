@@ -11,6 +11,9 @@ char *fl_json_dump(apr_pool_t *p, json_t *v, int steal);
 /* Serialises v exactly as fl_json_dump does, handing the text to cb piece by piece (no
  * allocation of the whole); cb's non-zero return stops it and is returned as -1. */
 int fl_json_dump_cb(const json_t *v, json_dump_callback_t cb, void *data);
+/* Serialises v as fl_json_dump does into buf; the length it needs (larger than size: nothing
+ * useful was written), 0 on failure. */
+size_t fl_json_dumpb(const json_t *v, char *buf, size_t size);
 
 /* The string at key, or dflt when absent or not a string. */
 const char *fl_json_str(const json_t *obj, const char *key, const char *dflt);
