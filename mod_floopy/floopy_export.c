@@ -34,6 +34,7 @@ typedef struct export_ctx_t {
     fl_digest_t *digest;
     apr_int64_t rows;
     int truncated;
+    const char *reason;          /* why it was cut: "max_rows", "store_error"; NULL when whole */
     const char *next_after;
 } export_ctx_t;
 
@@ -122,6 +123,7 @@ static apr_status_t export_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             json_object_set_new(t, "sha256", json_string(fl_digest_hex(ctx->digest, f->r->pool)));
             json_object_set_new(t, "rows", json_integer(ctx->rows));
             json_object_set_new(t, "truncated", json_boolean(ctx->truncated));
+            json_object_set_new(t, "reason", ctx->reason ? json_string(ctx->reason) : json_null());
             json_object_set_new(t, "next_after", ctx->next_after ? json_string(ctx->next_after)
                                                                  : json_null());
             line = apr_pstrcat(f->r->pool, fl_json_dump(f->r->pool, t, 1), "\n", NULL);
@@ -214,27 +216,53 @@ static int out_write(const char *data, size_t n, void *v)
     return o->rv == APR_SUCCESS ? 0 : -1;
 }
 
-/* Writes one batch; 1 when the export should go on. */
-static int export_batch(request_rec *r, apr_pool_t *p, ap_dbd_t *db, export_ctx_t *ctx,
-                        const char **args, char *after, out_t *out, long max)
+typedef struct batch_t {
+    export_ctx_t *ctx;
+    out_t *out;
+    apr_pool_t *p;               /* the batch's, cleared after it */
+    fl_row_writer_t *writer;
+    char *after;                 /* the last id written: where the next batch starts */
+    long max;
+    int n;                       /* rows the batch read */
+    int stop;
+} batch_t;
+
+static int export_row(void *baton, const char *const *row, int ncols)
 {
-    apr_array_header_t *rows;
-    int i;
-    if (floopy_db_select(p, db, FLOOPY_SQL_DECISION_EXPORT, 4, args, &rows, NULL)) return 0;
-    for (i = 0; i < rows->nelts; i++) {
-        const char **row = APR_ARRAY_IDX(rows, i, const char **);
-        if (ctx->rows >= max) {
-            ctx->truncated = 1;
-            ctx->next_after = apr_pstrdup(r->pool, after);
-            break;
-        }
-        if (fl_decision_row_write(p, row, out_write, out) || out_write("\n", 1, out)) {
-            return 0;                               /* the client went away */
-        }
-        apr_cpystrn(after, row[0], FL_UUID_LEN + 1);
-        ctx->rows++;
+    batch_t *b = baton;
+    if (b->ctx->rows >= b->max) {
+        b->ctx->truncated = 1;
+        b->ctx->reason = "max_rows";
+        b->stop = 1;
+        return 1;
     }
-    return !ctx->truncated && rows->nelts == FLOOPY_EXPORT_BATCH;
+    if (fl_row_writer_write(b->writer, b->p, row, out_write, b->out)
+        || out_write("\n", 1, b->out)) {
+        b->stop = 1;                                /* the client went away */
+        return 1;
+    }
+    apr_cpystrn(b->after, row[0], FL_UUID_LEN + 1);
+    b->ctx->rows++;
+    b->n++;
+    return 0;
+}
+
+/* Writes one batch; 1 when the export should go on. A store that fails mid-way ends the export
+ * with a trailer that says so, and where to resume, rather than one that claims it complete. */
+static int export_batch(request_rec *r, apr_pool_t *p, ap_dbd_t *db, const char **args,
+                        batch_t *b)
+{
+    b->n = 0;
+    b->p = p;
+    if (floopy_db_each(p, db, FLOOPY_SQL_DECISION_EXPORT, 4, args, export_row, b, NULL)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "FL066: export of %s cut after %"
+                      APR_INT64_T_FMT " rows: the decision store failed", args[0], b->ctx->rows);
+        b->ctx->truncated = 1;
+        b->ctx->reason = "store_error";
+        b->stop = 1;
+    }
+    if (b->ctx->truncated) b->ctx->next_after = apr_pstrdup(r->pool, b->after);
+    return !b->stop && b->n == FLOOPY_EXPORT_BATCH;
 }
 
 int floopy_handle_export(request_rec *r, const floopy_principal_t *who)
@@ -245,6 +273,7 @@ int floopy_handle_export(request_rec *r, const floopy_principal_t *who)
     char after[FL_UUID_LEN + 1];
     const char *args[4], *from = NULL, *to = NULL;
     out_t out;
+    batch_t batch;
     apr_allocator_t *alloc;
     apr_pool_t *p;
     ap_dbd_t *db;
@@ -284,8 +313,14 @@ int floopy_handle_export(request_rec *r, const floopy_principal_t *who)
     }
     apr_allocator_owner_set(alloc, p);
     args[0] = who->org_id; args[1] = after; args[2] = from; args[3] = to;
+    batch.ctx = ctx;
+    batch.out = &out;
+    batch.after = after;
+    batch.max = c->export_max_rows;
+    batch.writer = fl_row_writer_create(r->pool);
+    batch.stop = 0;
     /* a batch's rows live in p, cleared between batches: memory stays flat at any size */
-    while (export_batch(r, p, db, ctx, args, after, &out, c->export_max_rows)) {
+    while (export_batch(r, p, db, args, &batch)) {
         apr_pool_clear(p);
     }
     out_flush(&out);

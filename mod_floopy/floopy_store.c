@@ -61,7 +61,7 @@ static const char *decision_select_sql(apr_pool_t *p)
  * small table the optimiser may prefer another index and a sort, which does not stay cheap). */
 static const char *decision_list_sql(apr_pool_t *p, int rows)
 {
-    return apr_psprintf(p, "SELECT %s FROM decisions FORCE INDEX (ix_decisions_org_id)"
+    return apr_psprintf(p, "SELECT %s FROM decisions FORCE INDEX (PRIMARY)"
         " WHERE org_id = %%s AND id < %%s"
         " AND created_at >= %%s AND created_at <= %%s"
         " AND (%%s IS NULL OR provider = %%s) AND (%%s IS NULL OR model = %%s)"
@@ -211,7 +211,7 @@ void floopy_store_prepare(server_rec *s, apr_pool_t *p)
                 apr_psprintf(p, FLOOPY_SQL_AUDIT_LIST "%d", floopy_page_sizes[i]));
     }
     /* oldest first from a cursor, one batch at a time: an export of any size in constant memory */
-    prepare(s, apr_psprintf(p, "SELECT %s FROM decisions FORCE INDEX (ix_decisions_org_id)"
+    prepare(s, apr_psprintf(p, "SELECT %s FROM decisions FORCE INDEX (PRIMARY)"
                                " WHERE org_id = %%s AND id > %%s"
                                " AND created_at >= %%s AND created_at <= %%s ORDER BY id LIMIT %d",
                             decision_cols(p), FLOOPY_EXPORT_BATCH), FLOOPY_SQL_DECISION_EXPORT);
@@ -295,14 +295,14 @@ static apr_dbd_prepared_t *statement(ap_dbd_t *db, const char *label)
     return apr_hash_get(db->prepared, label, APR_HASH_KEY_STRING);
 }
 
-apr_status_t floopy_db_select(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
-                              const char **args, apr_array_header_t **prows, int *pncols)
+apr_status_t floopy_db_each(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
+                            const char **args, floopy_row_fn fn, void *baton, int *pncols)
 {
     apr_dbd_prepared_t *st = statement(db, label);
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    apr_array_header_t *rows = apr_array_make(p, 4, sizeof(const char **));
-    int ncols, i, rc;
+    const char **vals;
+    int ncols, i, rc, more = 1;
 
     if (!st) return APR_EGENERAL;
     rc = apr_dbd_pselect(db->driver, p, db->handle, &res, st, 0, nargs, args);
@@ -312,17 +312,40 @@ apr_status_t floopy_db_select(apr_pool_t *p, ap_dbd_t *db, const char *label, in
         return APR_EGENERAL;
     }
     ncols = apr_dbd_num_cols(db->driver, res);
-    while (apr_dbd_get_row(db->driver, p, res, &row, -1) == 0) {
-        const char **vals = apr_pcalloc(p, sizeof(const char *) * (apr_size_t)(ncols + 1));
-        for (i = 0; i < ncols; i++) {
-            const char *v = apr_dbd_get_entry(db->driver, row, i);
-            vals[i] = v ? apr_pstrdup(p, v) : NULL;
-        }
-        APR_ARRAY_PUSH(rows, const char **) = vals;
-    }
-    *prows = rows;
     if (pncols) *pncols = ncols;
+    vals = apr_pcalloc(p, sizeof(const char *) * (apr_size_t)(ncols + 1));
+    /* a stop still drains the rest: the rows are already here (stored) and the next statement
+     * on the connection needs them gone */
+    while (apr_dbd_get_row(db->driver, p, res, &row, -1) == 0) {
+        if (!more) continue;
+        for (i = 0; i < ncols; i++) vals[i] = apr_dbd_get_entry(db->driver, row, i);
+        more = fn(baton, vals, ncols) == 0;
+    }
     return APR_SUCCESS;
+}
+
+typedef struct collect_t {
+    apr_pool_t *p;
+    apr_array_header_t *rows;
+} collect_t;
+
+static int collect(void *baton, const char *const *vals, int ncols)
+{
+    collect_t *c = baton;
+    const char **copy = apr_pcalloc(c->p, sizeof(const char *) * (apr_size_t)(ncols + 1));
+    int i;
+    for (i = 0; i < ncols; i++) copy[i] = vals[i] ? apr_pstrdup(c->p, vals[i]) : NULL;
+    APR_ARRAY_PUSH(c->rows, const char **) = copy;
+    return 0;
+}
+
+apr_status_t floopy_db_select(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
+                              const char **args, apr_array_header_t **prows, int *pncols)
+{
+    collect_t c = { p, apr_array_make(p, 4, sizeof(const char **)) };
+    apr_status_t rv = floopy_db_each(p, db, label, nargs, args, collect, &c, pncols);
+    if (rv == APR_SUCCESS) *prows = c.rows;
+    return rv;
 }
 
 apr_status_t floopy_db_exec(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,

@@ -138,24 +138,146 @@ void fl_decision_add_attempt(fl_decision_t *d, const fl_model_t *m, int http_sta
 
 /* --- reading a row back ---------------------------------------------------------------- */
 
-static json_t *col_str(const char *v)
+/* A row reads back through a template: the objects of the plain columns are built once, in the
+ * order the API shows them, and each row only changes their values, so an export of a million
+ * rows does not allocate and free a million objects of thirty values. The stored JSON documents
+ * sit in two runs between the plain ones (see DOCS_A/DOCS_B). */
+typedef enum { K_STR, K_TIME, K_REAL, K_INT, K_BOOL, K_CONST, K_OBJ, K_CHOSEN, K_SUM } kind_e;
+typedef enum { P_HEAD, P_CHOSEN, P_MIDDLE, P_LAT, P_USAGE, P_TAIL, P_N } parent_e;
+
+typedef struct field_t {
+    parent_e parent;
+    const char *key;
+    kind_e kind;
+    int col;                     /* the column, or for K_OBJ/K_CHOSEN the object it holds */
+} field_t;
+
+static const field_t FIELDS[] = {
+    { P_HEAD, "id", K_STR, FL_COL_ID },
+    { P_HEAD, "object", K_CONST, -1 },
+    { P_HEAD, "created_at", K_TIME, FL_COL_CREATED },
+    { P_HEAD, "organization_id", K_STR, FL_COL_ORG },
+    { P_HEAD, "api_key_id", K_STR, FL_COL_KEY },
+    { P_HEAD, "session_id", K_STR, FL_COL_SESSION },
+    { P_HEAD, "route", K_STR, FL_COL_ROUTE },
+    { P_HEAD, "pinned", K_BOOL, FL_COL_PINNED },
+    { P_HEAD, "stream", K_BOOL, FL_COL_STREAM },
+    { P_HEAD, "chosen", K_CHOSEN, P_CHOSEN },
+    { P_CHOSEN, "provider", K_STR, FL_COL_PROVIDER },
+    { P_CHOSEN, "model", K_STR, FL_COL_MODEL },
+    { P_CHOSEN, "score", K_REAL, FL_COL_SCORE },
+    { P_MIDDLE, "confidence", K_REAL, FL_COL_CONFIDENCE },
+    { P_MIDDLE, "phase", K_STR, FL_COL_PHASE },
+    { P_MIDDLE, "status", K_STR, FL_COL_STATUS },
+    { P_MIDDLE, "http_status", K_INT, FL_COL_HTTP },
+    { P_MIDDLE, "latency_ms", K_OBJ, P_LAT },
+    { P_LAT, "total", K_REAL, FL_COL_LAT_TOTAL },
+    { P_LAT, "upstream", K_REAL, FL_COL_LAT_UP },
+    { P_MIDDLE, "usage", K_OBJ, P_USAGE },
+    { P_USAGE, "prompt_tokens", K_INT, FL_COL_IN },
+    { P_USAGE, "completion_tokens", K_INT, FL_COL_OUT },
+    { P_USAGE, "total_tokens", K_SUM, -1 },
+    { P_USAGE, "cached_tokens", K_INT, FL_COL_CACHED },
+    { P_USAGE, "reasoning_tokens", K_INT, FL_COL_REASONING },
+    { P_MIDDLE, "cost_usd", K_REAL, FL_COL_COST },
+    { P_MIDDLE, "cache_hit", K_BOOL, FL_COL_CACHE_HIT },
+    { P_TAIL, "completed_at", K_TIME, FL_COL_COMPLETED },
+};
+#define NFIELDS ((int)(sizeof(FIELDS) / sizeof(FIELDS[0])))
+
+struct fl_row_writer_t {
+    json_t *obj[P_N];
+    json_t *val[NFIELDS];        /* each field's own value object, reused from row to row */
+    int shown[NFIELDS];          /* its parent holds val[i] (otherwise null or a boolean) */
+};
+
+static apr_status_t writer_free(void *v)
 {
-    return v ? json_string(v) : json_null();
+    fl_row_writer_t *w = v;
+    int i;
+    for (i = 0; i < P_N; i++) json_decref(w->obj[i]);
+    for (i = 0; i < NFIELDS; i++) json_decref(w->val[i]);
+    return APR_SUCCESS;
 }
 
-static json_t *col_int(const char *v)
+fl_row_writer_t *fl_row_writer_create(apr_pool_t *p)
 {
-    return v ? json_integer(apr_atoi64(v)) : json_null();
+    fl_row_writer_t *w = apr_pcalloc(p, sizeof(*w));
+    int i;
+    for (i = 0; i < P_N; i++) w->obj[i] = json_object();
+    for (i = 0; i < NFIELDS; i++) {
+        const field_t *f = &FIELDS[i];
+        json_t *v = f->kind == K_REAL ? json_real(0) : f->kind == K_INT || f->kind == K_SUM
+                  ? json_integer(0) : f->kind == K_STR || f->kind == K_TIME ? json_string("")
+                  : NULL;
+        w->val[i] = v;
+        /* every key goes in now, so the order never depends on the first row's nulls */
+        if (f->kind == K_CONST) {
+            json_object_set_new(w->obj[f->parent], f->key, json_string("floopy.decision"));
+        }
+        else if (f->kind == K_OBJ || f->kind == K_CHOSEN) {
+            json_object_set(w->obj[f->parent], f->key, w->obj[f->col]);
+        }
+        else {
+            json_object_set(w->obj[f->parent], f->key, v ? v : json_false());
+        }
+        w->shown[i] = v != NULL;
+    }
+    apr_pool_cleanup_register(p, w, writer_free, apr_pool_cleanup_null);
+    return w;
 }
 
-static json_t *col_real(const char *v)
+/* Puts val[i] back under its key, or null (a boolean) in its place. */
+static void show(fl_row_writer_t *w, int i, int present)
 {
-    return v ? json_real(strtod(v, NULL)) : json_null();
+    const field_t *f = &FIELDS[i];
+    if (present == w->shown[i]) return;
+    json_object_set(w->obj[f->parent], f->key, present ? w->val[i] : json_null());
+    w->shown[i] = present;
 }
 
-static json_t *col_bool(const char *v)
+static void fill_field(fl_row_writer_t *w, apr_pool_t *p, const char *const *v, int i)
 {
-    return json_boolean(v && strcmp(v, "0") != 0);
+    const field_t *f = &FIELDS[i];
+    const char *x = f->col >= 0 ? v[f->col] : NULL;
+    switch (f->kind) {
+    case K_TIME:
+        x = fl_time_sql_to_iso(p, x);
+        /* fall through */
+    case K_STR:
+        /* an invalid UTF-8 string cannot be shown; it reads as null, as it always has */
+        show(w, i, x && json_string_setn(w->val[i], x, strlen(x)) == 0);
+        break;
+    case K_REAL:
+        if (x) json_real_set(w->val[i], strtod(x, NULL));
+        show(w, i, x != NULL);
+        break;
+    case K_INT:
+        if (x) json_integer_set(w->val[i], apr_atoi64(x));
+        show(w, i, x != NULL);
+        break;
+    case K_SUM:
+        x = v[FL_COL_IN] && v[FL_COL_OUT] ? v[FL_COL_IN] : NULL;
+        if (x) json_integer_set(w->val[i], apr_atoi64(x) + apr_atoi64(v[FL_COL_OUT]));
+        show(w, i, x != NULL);
+        break;
+    case K_BOOL:
+        json_object_set_new(w->obj[f->parent], f->key, json_boolean(x && strcmp(x, "0") != 0));
+        break;
+    case K_CHOSEN:
+        json_object_set(w->obj[f->parent], f->key,
+                        v[FL_COL_PROVIDER] ? w->obj[P_CHOSEN] : json_null());
+        break;
+    case K_CONST:
+    case K_OBJ:
+        break;
+    }
+}
+
+static void writer_fill(fl_row_writer_t *w, apr_pool_t *p, const char *const *v)
+{
+    int i;
+    for (i = 0; i < NFIELDS; i++) fill_field(w, p, v, i);
 }
 
 static json_t *col_json(const char *v, json_t *dflt)
@@ -166,65 +288,6 @@ static json_t *col_json(const char *v, json_t *dflt)
         return j;
     }
     return dflt;
-}
-
-static json_t *usage_json(const char *const *v)
-{
-    json_t *u = json_object();
-    json_object_set_new(u, "prompt_tokens", col_int(v[FL_COL_IN]));
-    json_object_set_new(u, "completion_tokens", col_int(v[FL_COL_OUT]));
-    json_object_set_new(u, "total_tokens", (v[FL_COL_IN] && v[FL_COL_OUT])
-                        ? json_integer(apr_atoi64(v[FL_COL_IN]) + apr_atoi64(v[FL_COL_OUT])) : json_null());
-    json_object_set_new(u, "cached_tokens", col_int(v[FL_COL_CACHED]));
-    json_object_set_new(u, "reasoning_tokens", col_int(v[FL_COL_REASONING]));
-    return u;
-}
-
-/* A row reads back in three runs of plain columns around the two runs of JSON documents; the
- * runs are built apart so the export can splice the stored documents in without parsing them. */
-static json_t *row_head(apr_pool_t *p, const char *const *v)
-{
-    json_t *o = json_object(), *chosen = json_null();
-    if (v[FL_COL_PROVIDER]) {
-        chosen = json_object();
-        json_object_set_new(chosen, "provider", json_string(v[FL_COL_PROVIDER]));
-        json_object_set_new(chosen, "model", col_str(v[FL_COL_MODEL]));
-        json_object_set_new(chosen, "score", col_real(v[FL_COL_SCORE]));
-    }
-    json_object_set_new(o, "id", col_str(v[FL_COL_ID]));
-    json_object_set_new(o, "object", json_string("floopy.decision"));
-    json_object_set_new(o, "created_at", col_str(fl_time_sql_to_iso(p, v[FL_COL_CREATED])));
-    json_object_set_new(o, "organization_id", col_str(v[FL_COL_ORG]));
-    json_object_set_new(o, "api_key_id", col_str(v[FL_COL_KEY]));
-    json_object_set_new(o, "session_id", col_str(v[FL_COL_SESSION]));
-    json_object_set_new(o, "route", col_str(v[FL_COL_ROUTE]));
-    json_object_set_new(o, "pinned", col_bool(v[FL_COL_PINNED]));
-    json_object_set_new(o, "stream", col_bool(v[FL_COL_STREAM]));
-    json_object_set_new(o, "chosen", chosen);
-    return o;
-}
-
-static json_t *row_middle(const char *const *v)
-{
-    json_t *o = json_object(), *lat = json_object();
-    json_object_set_new(lat, "total", col_real(v[FL_COL_LAT_TOTAL]));
-    json_object_set_new(lat, "upstream", col_real(v[FL_COL_LAT_UP]));
-    json_object_set_new(o, "confidence", col_real(v[FL_COL_CONFIDENCE]));
-    json_object_set_new(o, "phase", col_str(v[FL_COL_PHASE]));
-    json_object_set_new(o, "status", col_str(v[FL_COL_STATUS]));
-    json_object_set_new(o, "http_status", col_int(v[FL_COL_HTTP]));
-    json_object_set_new(o, "latency_ms", lat);
-    json_object_set_new(o, "usage", usage_json(v));
-    json_object_set_new(o, "cost_usd", col_real(v[FL_COL_COST]));
-    json_object_set_new(o, "cache_hit", col_bool(v[FL_COL_CACHE_HIT]));
-    return o;
-}
-
-static json_t *row_tail(apr_pool_t *p, const char *const *v)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "completed_at", col_str(fl_time_sql_to_iso(p, v[FL_COL_COMPLETED])));
-    return o;
 }
 
 /* The stored documents in the order the object shows them, with what an absent one reads as. */
@@ -257,7 +320,13 @@ static void set_docs(json_t *o, const char *const *v, const doc_col_t *d, int n)
 
 json_t *fl_decision_row_json(apr_pool_t *p, const char *const *v)
 {
-    json_t *o = row_head(p, v), *mid = row_middle(v), *tail = row_tail(p, v);
+    fl_row_writer_t *w = fl_row_writer_create(p);
+    json_t *o, *mid, *tail;
+    writer_fill(w, p, v);
+    /* copies: the template's objects are changed by the next row */
+    o = json_deep_copy(w->obj[P_HEAD]);
+    mid = json_deep_copy(w->obj[P_MIDDLE]);
+    tail = json_deep_copy(w->obj[P_TAIL]);
     set_docs(o, v, DOCS_A, 3);
     json_object_update(o, mid);
     set_docs(o, v, DOCS_B, 2);
@@ -282,7 +351,7 @@ static void emit(row_out_t *o, const char *s, size_t n)
 
 /* An object's members without its braces: Jansson dumps it whole into buf and the braces are
  * cut off, so a run of members joins the line. */
-static void emit_members(row_out_t *o, apr_pool_t *p, json_t *obj, int comma)
+static void emit_members(row_out_t *o, apr_pool_t *p, const json_t *obj, int comma)
 {
     char local[2048], *buf = local;
     size_t n = fl_json_dumpb(obj, local, sizeof(local));
@@ -290,7 +359,6 @@ static void emit_members(row_out_t *o, apr_pool_t *p, json_t *obj, int comma)
         buf = apr_palloc(p, n);
         n = fl_json_dumpb(obj, buf, n);
     }
-    json_decref(obj);
     if (n < 2) {
         o->failed = 1;
         return;
@@ -326,16 +394,17 @@ static void emit_docs(row_out_t *o, apr_pool_t *p, const char *const *v, const d
     }
 }
 
-int fl_decision_row_write(apr_pool_t *p, const char *const *v, json_dump_callback_t cb,
-                          void *baton)
+int fl_row_writer_write(fl_row_writer_t *w, apr_pool_t *p, const char *const *v,
+                        json_dump_callback_t cb, void *baton)
 {
     row_out_t o = { cb, baton, 0 };
+    writer_fill(w, p, v);
     emit(&o, "{", 1);
-    emit_members(&o, p, row_head(p, v), 0);
+    emit_members(&o, p, w->obj[P_HEAD], 0);
     emit_docs(&o, p, v, DOCS_A, 3);
-    emit_members(&o, p, row_middle(v), 1);
+    emit_members(&o, p, w->obj[P_MIDDLE], 1);
     emit_docs(&o, p, v, DOCS_B, 2);
-    emit_members(&o, p, row_tail(p, v), 1);
+    emit_members(&o, p, w->obj[P_TAIL], 1);
     emit(&o, "}", 1);
     return o.failed ? -1 : 0;
 }

@@ -80,11 +80,14 @@ void fl_decision_row_args(apr_pool_t *p, const fl_decision_t *d, const char **ar
 
 /* Builds the API's decision object from a row of fl_decision_columns (NULL = SQL NULL). */
 json_t *fl_decision_row_json(apr_pool_t *p, const char *const *vals);
-/* The same object written straight to cb, byte for byte what dumping fl_decision_row_json gives
- * for documents the writer stored, without parsing them (the export's speed). 0, or -1 when cb
- * failed. */
-int fl_decision_row_write(apr_pool_t *p, const char *const *vals, json_dump_callback_t cb,
-                          void *baton);
+/* Writes rows straight out as that object, one line's text to cb, byte for byte what dumping
+ * fl_decision_row_json gives for documents the decision writer stored, without parsing them and
+ * reusing one template of objects from row to row (the export's speed). One writer per thread;
+ * it lives as long as p. write: 0, or -1 when cb failed; scratch takes what a row needs. */
+typedef struct fl_row_writer_t fl_row_writer_t;
+fl_row_writer_t *fl_row_writer_create(apr_pool_t *p);
+int fl_row_writer_write(fl_row_writer_t *w, apr_pool_t *scratch, const char *const *vals,
+                        json_dump_callback_t cb, void *baton);
 
 /* Records one attempt at a provider on the decision's trace. */
 void fl_decision_add_attempt(fl_decision_t *d, const fl_model_t *m, int http_status,

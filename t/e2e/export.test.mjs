@@ -61,6 +61,7 @@ test('the export streams chunked JSONL whose trailer digest sha256sum confirms',
   assert.equal(trailer.object, 'floopy.export.trailer');
   assert.equal(trailer.rows, 7);
   assert.equal(trailer.truncated, false);
+  assert.equal(trailer.reason, null);
   assert.equal(trailer.next_after, null);
   assert.equal(trailer.sha256, sha256sumOfAllButLastLine(r.body));
   // a changed byte changes the digest
@@ -82,6 +83,7 @@ test('a capped export says so and tells where to go on; going on completes it', 
   const a = parseExport(first.body);
   assert.equal(a.rows.length, 20000);
   assert.equal(a.trailer.truncated, true);
+  assert.equal(a.trailer.reason, 'max_rows');
   assert.equal(a.trailer.next_after, a.rows.at(-1).id);
   assert.equal(a.trailer.sha256, sha256sumOfAllButLastLine(first.body));
   const second = await exportOf(C.clientKey, `?after=${a.trailer.next_after}`);
