@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <unistd.h>
 #include <apr_shm.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_proc.h>
 #include <apr_atomic.h>
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -219,11 +221,10 @@ static int out_write(const char *data, size_t n, void *v)
 typedef struct batch_t {
     export_ctx_t *ctx;
     out_t *out;
-    apr_pool_t *p;               /* the batch's, cleared after it */
+    apr_pool_t *p;               /* what a row needs, cleared after it */
     fl_row_writer_t *writer;
     char *after;                 /* the last id written: where the next batch starts */
     long max;
-    int n;                       /* rows the batch read */
     int stop;
 } batch_t;
 
@@ -243,26 +244,166 @@ static int export_row(void *baton, const char *const *row, int ncols)
     }
     apr_cpystrn(b->after, row[0], FL_UUID_LEN + 1);
     b->ctx->rows++;
-    b->n++;
     return 0;
 }
 
+/* --- the reading thread ------------------------------------------------------------------- */
+
+/* Batches are read by a thread of their own while the request's thread writes the previous ones
+ * out: MariaDB's work and the driver's stay off the writing thread, which renders, hashes and
+ * sends (on one thread they added up). A ring of NBATCH batches bounds the memory. */
+#define NBATCH 3
+
+typedef struct rbatch_t {
+    apr_pool_t *p;               /* the rows; cleared by the reader when it refills the slot */
+    apr_array_header_t *rows;
+    int failed, last;
+} rbatch_t;
+
+typedef struct reader_t {
+    ap_dbd_t *db;
+    server_rec *s;
+    const char *args[4];
+    char after[FL_UUID_LEN + 1]; /* the reader's cursor */
+    apr_pool_t *scratch;         /* the statements' work, the reader's alone */
+    apr_thread_mutex_t *mu;
+    apr_thread_cond_t *cond;
+    rbatch_t ring[NBATCH];
+    int head, count;             /* the oldest filled batch, and how many are filled */
+    int stop, done;              /* the writer wants no more; the reader has finished */
+    int joined;
+    apr_thread_t *thread;
+} reader_t;
+
+static void reader_post(reader_t *rd, int done)
+{
+    apr_thread_mutex_lock(rd->mu);
+    if (done) rd->done = 1;
+    else rd->count++;
+    apr_thread_cond_broadcast(rd->cond);
+    apr_thread_mutex_unlock(rd->mu);
+}
+
+static void *APR_THREAD_FUNC reader_main(apr_thread_t *t, void *data)
+{
+    reader_t *rd = data;
+    rbatch_t *b;
+    do {
+        apr_thread_mutex_lock(rd->mu);
+        while (rd->count == NBATCH && !rd->stop) apr_thread_cond_wait(rd->cond, rd->mu);
+        b = rd->stop ? NULL : &rd->ring[(rd->head + rd->count) % NBATCH];
+        apr_thread_mutex_unlock(rd->mu);
+        if (!b) break;
+        apr_pool_clear(b->p);
+        b->failed = floopy_db_select_into(rd->scratch, b->p, rd->db, FLOOPY_SQL_DECISION_EXPORT,
+                                          4, rd->args, &b->rows, NULL) != APR_SUCCESS;
+        apr_pool_clear(rd->scratch);
+        b->last = b->failed || b->rows->nelts < FLOOPY_EXPORT_BATCH;
+        if (!b->failed && b->rows->nelts) {
+            const char **row = APR_ARRAY_IDX(b->rows, b->rows->nelts - 1, const char **);
+            apr_cpystrn(rd->after, row[0], sizeof(rd->after));
+        }
+        reader_post(rd, 0);
+    } while (!b->last);
+    reader_post(rd, 1);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+/* The next filled batch, NULL when the reader has finished. */
+static rbatch_t *reader_next(reader_t *rd)
+{
+    rbatch_t *b = NULL;
+    apr_thread_mutex_lock(rd->mu);
+    while (rd->count == 0 && !rd->done) apr_thread_cond_wait(rd->cond, rd->mu);
+    if (rd->count) b = &rd->ring[rd->head];
+    apr_thread_mutex_unlock(rd->mu);
+    return b;
+}
+
+static void reader_release(reader_t *rd)
+{
+    apr_thread_mutex_lock(rd->mu);
+    rd->head = (rd->head + 1) % NBATCH;
+    rd->count--;
+    apr_thread_cond_broadcast(rd->cond);
+    apr_thread_mutex_unlock(rd->mu);
+}
+
+static apr_status_t reader_stop(void *data)
+{
+    reader_t *rd = data;
+    apr_status_t st;
+    if (rd->joined) return APR_SUCCESS;
+    rd->joined = 1;
+    apr_thread_mutex_lock(rd->mu);
+    rd->stop = 1;
+    apr_thread_cond_broadcast(rd->cond);
+    apr_thread_mutex_unlock(rd->mu);
+    apr_thread_join(&st, rd->thread);
+    return APR_SUCCESS;
+}
+
+/* A pool of its own allocator that keeps what it frees (no max-free): the MySQL driver takes
+ * megabytes of result buffers on every execution, and handing them back to the kernel between
+ * batches (the MPM's MaxMemFree) cost page faults on every one of them. */
+static apr_status_t own_pool(apr_pool_t **pp, apr_pool_t *parent)
+{
+    apr_allocator_t *alloc;
+    apr_status_t rv = apr_allocator_create(&alloc);
+    if (rv == APR_SUCCESS && (rv = apr_pool_create_ex(pp, parent, NULL, alloc)) == APR_SUCCESS) {
+        apr_allocator_owner_set(alloc, *pp);
+    }
+    return rv;
+}
+
+/* Starts the reader; its pools and thread are made here, on the request's thread, and it is
+ * joined before the request's pool goes (the cleanup), whatever ends the export. */
+static apr_status_t reader_start(reader_t **prd, request_rec *r, ap_dbd_t *db,
+                                 const char *const *args)
+{
+    reader_t *rd = apr_pcalloc(r->pool, sizeof(*rd));
+    apr_pool_t *tp;
+    apr_status_t rv;
+    int i;
+    rd->db = db;
+    rd->s = r->server;
+    apr_cpystrn(rd->after, args[1], sizeof(rd->after));
+    rd->args[0] = args[0]; rd->args[1] = rd->after; rd->args[2] = args[2]; rd->args[3] = args[3];
+    if ((rv = own_pool(&rd->scratch, r->pool)) || (rv = own_pool(&tp, r->pool))
+        || (rv = apr_thread_mutex_create(&rd->mu, APR_THREAD_MUTEX_DEFAULT, r->pool))
+        || (rv = apr_thread_cond_create(&rd->cond, r->pool))) {
+        return rv;
+    }
+    for (i = 0; i < NBATCH; i++) {
+        if ((rv = own_pool(&rd->ring[i].p, r->pool))) return rv;
+    }
+    if ((rv = apr_thread_create(&rd->thread, NULL, reader_main, rd, tp))) return rv;
+    apr_pool_pre_cleanup_register(r->pool, rd, reader_stop);
+    *prd = rd;
+    return APR_SUCCESS;
+}
+
+/* --- writing -------------------------------------------------------------------------------- */
+
 /* Writes one batch; 1 when the export should go on. A store that fails mid-way ends the export
  * with a trailer that says so, and where to resume, rather than one that claims it complete. */
-static int export_batch(request_rec *r, apr_pool_t *p, ap_dbd_t *db, const char **args,
-                        batch_t *b)
+static int export_batch(request_rec *r, const rbatch_t *rb, batch_t *b)
 {
-    b->n = 0;
-    b->p = p;
-    if (floopy_db_each(p, db, FLOOPY_SQL_DECISION_EXPORT, 4, args, export_row, b, NULL)) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "FL066: export of %s cut after %"
-                      APR_INT64_T_FMT " rows: the decision store failed", args[0], b->ctx->rows);
+    int i;
+    for (i = 0; !rb->failed && !b->stop && i < rb->rows->nelts; i++) {
+        export_row(b, APR_ARRAY_IDX(rb->rows, i, const char **), FL_DECISION_NCOLS);
+        apr_pool_clear(b->p);
+    }
+    if (rb->failed) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "FL066: export cut after %" APR_INT64_T_FMT
+                      " rows: the decision store failed", b->ctx->rows);
         b->ctx->truncated = 1;
         b->ctx->reason = "store_error";
         b->stop = 1;
     }
     if (b->ctx->truncated) b->ctx->next_after = apr_pstrdup(r->pool, b->after);
-    return !b->stop && b->n == FLOOPY_EXPORT_BATCH;
+    return !b->stop && !rb->last;
 }
 
 int floopy_handle_export(request_rec *r, const floopy_principal_t *who)
@@ -274,8 +415,8 @@ int floopy_handle_export(request_rec *r, const floopy_principal_t *who)
     const char *args[4], *from = NULL, *to = NULL;
     out_t out;
     batch_t batch;
-    apr_allocator_t *alloc;
-    apr_pool_t *p;
+    reader_t *rd;
+    rbatch_t *rb;
     ap_dbd_t *db;
     fl_error_t *e;
     int slot;
@@ -304,25 +445,23 @@ int floopy_handle_export(request_rec *r, const floopy_principal_t *who)
     out.buf = apr_palloc(r->pool, OUTBUF);
     out.len = 0;
     out.rv = APR_SUCCESS;
-    /* The batch pool keeps what it frees (no max-free): mod_dbd's MySQL driver takes megabytes
-     * of result buffers on every execution, and handing them back to the kernel between
-     * batches (the MPM's MaxMemFree) cost page faults on every one of them. */
-    if (apr_allocator_create(&alloc) != APR_SUCCESS
-        || apr_pool_create_ex(&p, r->pool, NULL, alloc) != APR_SUCCESS) {
-        return floopy_fail(r, 500, "api_error", "internal_error", NULL, "out of memory");
-    }
-    apr_allocator_owner_set(alloc, p);
     args[0] = who->org_id; args[1] = after; args[2] = from; args[3] = to;
+    if (own_pool(&batch.p, r->pool) != APR_SUCCESS || reader_start(&rd, r, db, args) != APR_SUCCESS) {
+        return floopy_fail(r, 500, "api_error", "internal_error", NULL,
+                           "the export could not start");
+    }
     batch.ctx = ctx;
     batch.out = &out;
     batch.after = after;
     batch.max = c->export_max_rows;
     batch.writer = fl_row_writer_create(r->pool);
     batch.stop = 0;
-    /* a batch's rows live in p, cleared between batches: memory stays flat at any size */
-    while (export_batch(r, p, db, args, &batch)) {
-        apr_pool_clear(p);
+    while ((rb = reader_next(rd))) {
+        int more = export_batch(r, rb, &batch);
+        reader_release(rd);
+        if (!more) break;
     }
+    reader_stop(rd);                                /* its cleanup then has nothing to do */
     out_flush(&out);
     return OK;
 }

@@ -339,13 +339,20 @@ static int collect(void *baton, const char *const *vals, int ncols)
     return 0;
 }
 
+apr_status_t floopy_db_select_into(apr_pool_t *scratch, apr_pool_t *into, ap_dbd_t *db,
+                                   const char *label, int nargs, const char **args,
+                                   apr_array_header_t **prows, int *pncols)
+{
+    collect_t c = { into, apr_array_make(into, 4, sizeof(const char **)) };
+    apr_status_t rv = floopy_db_each(scratch, db, label, nargs, args, collect, &c, pncols);
+    if (rv == APR_SUCCESS) *prows = c.rows;
+    return rv;
+}
+
 apr_status_t floopy_db_select(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
                               const char **args, apr_array_header_t **prows, int *pncols)
 {
-    collect_t c = { p, apr_array_make(p, 4, sizeof(const char **)) };
-    apr_status_t rv = floopy_db_each(p, db, label, nargs, args, collect, &c, pncols);
-    if (rv == APR_SUCCESS) *prows = c.rows;
-    return rv;
+    return floopy_db_select_into(p, p, db, label, nargs, args, prows, pncols);
 }
 
 apr_status_t floopy_db_exec(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,

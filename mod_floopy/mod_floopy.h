@@ -120,6 +120,11 @@ ap_dbd_t *floopy_db_acquire(request_rec *r);
  * NULL); rows are drained so the connection stays usable. */
 apr_status_t floopy_db_select(apr_pool_t *p, ap_dbd_t *db, const char *label, int nargs,
                               const char **args, apr_array_header_t **prows, int *pncols);
+/* The same, the statement's work in scratch and the rows copied into `into` (which can then
+ * outlive scratch, or go to another thread). */
+apr_status_t floopy_db_select_into(apr_pool_t *scratch, apr_pool_t *into, ap_dbd_t *db,
+                                   const char *label, int nargs, const char **args,
+                                   apr_array_header_t **prows, int *pncols);
 /* Hands each row to fn as it is read, its values valid only during the call (nothing copied);
  * fn's non-zero return skips the rest. */
 typedef int (*floopy_row_fn)(void *baton, const char *const *vals, int ncols);
