@@ -106,7 +106,7 @@ cmd_db_start() {
     nohup /usr/sbin/mariadbd --no-defaults --datadir="$data" --socket="$sock" \
       --pid-file="$FLOOPY_VAR/run/mysqld.pid" --skip-networking --user="$(id -un)" \
       --log-error="$FLOOPY_VAR/logs/mysqld.err" --max-connections=600 \
-      --innodb-buffer-pool-size=256M --character-set-server=utf8mb4 \
+      --innodb-buffer-pool-size="${FLOOPY_DB_POOL:-256M}" --character-set-server=utf8mb4 \
       --collation-server=utf8mb4_bin >/dev/null 2>&1 &
     local i
     for i in $(seq 1 300); do db_running && break; sleep 0.1; done
