@@ -3,8 +3,9 @@
  * A world of models with a hidden true quality and price. Sessions of 1 to 5 requests; every
  * request is routed by the real code (fl_router_choose over an fl_snapshot_t built here, with
  * session stickiness through fl_sticky_get/put), and the session's NPS, drawn from the true
- * quality of the models that served it, is credited to every decision of the session with weight
- * 1/k through fl_quality_observe: the loop the gateway runs, minus the network and the database.
+ * quality of the models that served it, is credited to each model of the session with weight
+ * j/k (j of its k requests) through fl_quality_observe: the loop the gateway runs, minus the
+ * network and the database.
  * Nothing of the policy is written here; only the baselines it is compared with are.
  *
  * Definitions (they decide what the figures mean, so they are spelled out):
@@ -378,9 +379,16 @@ static void run(const world_t *w, const options_t *o, policy_kind_e kind, apr_ui
         reward = (o->bernoulli ? 10 * (fl_rng_uniform(&r.nps) < q_mean)
                                : binomial10(&r.nps, q_mean)) / 10.0;
         for (i = 0; i < k; i++) {
-            fl_quality_observe(&r.arms[used[i]].own, &o->pol, 1.0 / k, reward);
+            int j, times = 0;
             r.arms[used[i]].eg_n += 1.0 / k;
             r.arms[used[i]].eg_s += reward / k;
+            /* one observation per model, of weight (its requests) / k, as the gateway credits a
+             * session (floopy_feedback.c groups its decisions by model): k observations of 1/k
+             * with one reward would pass for k independent outcomes */
+            for (j = 0; j < i && used[j] != used[i]; j++);
+            if (j < i) continue;
+            for (j = i; j < k; j++) times += used[j] == used[i];
+            fl_quality_observe(&r.arms[used[i]].own, &o->pol, (double)times / k, reward);
         }
         /* the rolling window of usage, as decayed sums */
         for (i = 0; i < w->n; i++) {
