@@ -158,7 +158,7 @@ static void rebuild_snapshot(run_t *r)
     s = fl_snapshot_create(np, &r->o->pol);
     for (i = 0; i < r->w->n; i++) {
         const arm_t *a = &r->arms[i];
-        if (a->own.n > 0) fl_snapshot_set_quality(s, ORG, ROUTE, r->models[i].id, a->own.n, a->own.s);
+        if (a->own.n > 0) fl_snapshot_set_quality(s, ORG, ROUTE, r->models[i].id, &a->own);
         if (a->usage.requests > 0) fl_snapshot_add_usage(s, ORG, ROUTE, r->models[i].id, &a->usage);
     }
     if (r->w->newcomer >= 0) {

@@ -224,6 +224,23 @@ test('constraints are applied on every decision and recorded with what each excl
   assert.equal(y.constraints.fell_back_to_default, false);
 });
 
+test('the spread of the outcomes is stored with each arm: squared rewards and squared weights, revised with the reward', async () => {
+  // route auto (explore=0, no judge): one session, one model, one credit of weight 1
+  const { org, clientKey: key } = await createOrg('pro');
+  const { sid, ids } = await session(key, 1, 'spread', 'auto');
+  const d = await getDecision(key, ids[0]);
+  const model = `${d.chosen.provider}/${d.chosen.model}`;
+  const row = () => dbQuery(`SELECT n, s, ss, n2 FROM arm_quality WHERE org_id = '${org.id}' AND route = 'auto' AND model_id = '${model}'`)[0].map(Number);
+  assert.equal((await feedback(key, { session_id: sid, nps: 8 })).status, 201);
+  let [n, s, ss, n2] = row();
+  assert.deepEqual([n, s, n2], [1, 0.8, 1]);
+  assert.ok(Math.abs(ss - 0.64) < 1e-9, `ss ${ss}: one reward of 0.8, squared`);
+  // a replacing NPS rewrites the reward in s and in ss, and adds no weight to n or n2
+  assert.equal((await feedback(key, { session_id: sid, nps: 10 })).status, 201);
+  [n, s, ss, n2] = row();
+  assert.deepEqual([n, s, ss, n2], [1, 1, 1, 1]);
+});
+
 test('Baseline vs Floopy: routed cost against the default model on the same tokens, matched or not', async () => {
   const { clientKey: key } = await createOrg('pro');
   // a seed whose decision explores mock-small (the cheapest) instead of the default mock-large,
