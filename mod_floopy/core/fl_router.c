@@ -111,11 +111,15 @@ static void exclude(choice_t *ch, cand_t *c, const char *by)
     json_array_append_new(list, json_string(c->m->id));
 }
 
-/* The default is measured against, so quality and confidence limits never exclude it. Those two
- * limits judge a candidate on its own evidence: once it is in Auto, on its own observed mean
- * (the prior's pull would blur a few points); before that they cannot judge it, so it may be
+/* The default is measured against, so quality and confidence limits never exclude it.
+ * max_regression judges a candidate on its own evidence: once it is in Auto, on its own observed
+ * mean (the prior's pull would blur a few points); before that it cannot judge it, so it may be
  * tried only inside the exploration share (pick() keeps it out otherwise). Judging an unproven
- * candidate by its prior instead would exclude it for good: an excluded model gets no data. */
+ * candidate by its prior instead would exclude it for good: an excluded model gets no data.
+ * confidence_threshold is about how much evidence stands behind a switch; the exploration share
+ * is where that evidence is gathered, so it does not apply there (applied there, it would freeze
+ * a proven candidate below the threshold for good: a model's evidence only grows with its own
+ * outcomes). */
 static void apply_limits(choice_t *ch)
 {
     const fl_limits_t *l = &ch->ctx->limits;
@@ -132,7 +136,7 @@ static void apply_limits(choice_t *ch)
             && c->cost > ch->rolling_cost * (1.0 + l->max_cost_increase / 100.0) + 1e-12) {
             exclude(ch, c, "max_cost_increase");
         }
-        if (i > 0 && l->confidence_threshold >= 0 && (proven || !ch->exploring)
+        if (i > 0 && l->confidence_threshold >= 0 && !ch->exploring
             && c->conf < l->confidence_threshold) {
             exclude(ch, c, "confidence_threshold");
         }

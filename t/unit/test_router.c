@@ -298,6 +298,28 @@ static void limits(world_t *w)
     CHECK(json_real_value(json_object_get(d->constraints, "confidence_threshold")) == 0.99);
 }
 
+/* confidence_threshold keeps a switch away from the default until enough evidence stands
+ * behind it, but lets the exploration share gather that evidence for a proven candidate too. */
+static void confidence_explores(world_t *w)
+{
+    fl_snapshot_t *s = fl_snapshot_create(w->p, &w->pol);
+    fl_limits_t l;
+    int i, in_explore = 0, outside = 0;
+    own(s, "o", "w/big", 200, 150);
+    own(s, "o", "w/small", 40, 36);      /* confidence 0.70: proven, far better, but below 0.9 */
+    fl_snapshot_finish(s);
+    fl_limits_none(&l);
+    l.confidence_threshold = 0.9;
+    for (i = 0; i < 1000; i++) {
+        fl_decision_t *d = decide(w, s, "o", (apr_uint64_t)i + 9000, &l, 0);
+        if (strcmp(d->chosen->id, "w/small")) continue;
+        if (json_is_true(json_object_get(d->signals, "explored"))) in_explore++;
+        else outside++;
+    }
+    CHECK(in_explore > 20);
+    CHECK(outside == 0);
+}
+
 static void sticky(world_t *w)
 {
     fl_sticky_t *st;
@@ -332,5 +354,6 @@ void test_router(apr_pool_t *p)
     day0(&w);
     pooling(&w);
     limits(&w);
+    confidence_explores(&w);
     sticky(&w);
 }
