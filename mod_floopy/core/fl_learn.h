@@ -37,6 +37,8 @@ typedef struct fl_policy_t {
     double typical_tokens;       /* tokens per request assumed before usage is known */
     double request_weight[2];    /* weight of a per-request score: before Auto, in Auto */
     double judge_weight;
+    double regression_z;         /* standard errors by which a proven candidate's own mean must
+                                  * clear max_regression (fl_router.c apply_limits) */
 } fl_policy_t;
 
 void fl_policy_defaults(fl_policy_t *pol);

@@ -637,6 +637,7 @@ static int set_option(options_t *o, const char *arg)
     OPT("conf_ceiling", o->pol.conf_ceiling);
     OPT("conf_tau", o->pol.conf_tau);
     OPT("conf_prior_tau", o->pol.conf_prior_tau);
+    OPT("regression_z", o->pol.regression_z);
 #undef OPT
     return 0;
 }
@@ -674,8 +675,9 @@ int main(int argc, char **argv)
         return 2;
     }
     printf("policy: discount=%g cost_weight=%g explore=%g learning_n=%g auto_n=%g bench_cap=%g"
-           " conf_day0_cap=%g conf_tau=%g\n", o.pol.discount, o.pol.cost_weight, o.pol.explore,
-           o.pol.learning_n, o.pol.auto_n, o.pol.bench_cap, o.pol.conf_day0_cap, o.pol.conf_tau);
+           " conf_day0_cap=%g conf_tau=%g regression_z=%g\n", o.pol.discount, o.pol.cost_weight,
+           o.pol.explore, o.pol.learning_n, o.pol.auto_n, o.pol.bench_cap, o.pol.conf_day0_cap,
+           o.pol.conf_tau, o.pol.regression_z);
     printf("columns: regret = cumulative, utility units; util-last / util-all = share of the"
            " oracle's utility over the last %d / all sessions; cost/best, q/best = cost and"
            " quality against always-best (%s); day0 = share of the first %d sessions on the new"

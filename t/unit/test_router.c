@@ -271,12 +271,12 @@ static void limits(world_t *w)
     fl_decision_t *d;
     fl_usage_stat_t u = { 100, 100, 0.05, 1000, 100000 };
     own(s, "o", "w/big", 100, 90);
-    own(s, "o", "w/mid", 100, 88);
+    own(s, "o", "w/mid", 100, 89);
     own(s, "o", "w/small", 100, 60);
     fl_snapshot_add_usage(s, "o", "auto", "w/mid", &u);
     fl_snapshot_finish(s);
     fl_limits_none(&l);
-    l.max_regression = 5;        /* small is 30 points below big: out */
+    l.max_regression = 5;        /* small is 30 points below big: out; mid 1 point, surely in */
     d = decide(w, s, "o", 3, &l, 0);
     CHECK_STR(excluded(d, "w/small"), "max_regression");
     CHECK_STR(d->chosen->id, "w/mid");
@@ -296,6 +296,63 @@ static void limits(world_t *w)
     CHECK_STR(d->chosen->id, "w/big");
     CHECK(json_is_true(json_object_get(d->constraints, "fell_back_to_default")));
     CHECK(json_real_value(json_object_get(d->constraints, "confidence_threshold")) == 0.99);
+}
+
+/* max_regression judges a proven candidate by a lower bound of its own quality: a mean that
+ * clears the floor by less than the evidence can tell is not enough, in the exploration share
+ * neither; more of the same evidence is. */
+static void regression_bound(world_t *w)
+{
+    fl_snapshot_t *s;
+    fl_limits_t l;
+    fl_decision_t *d;
+    json_t *c;
+    int i, pass[2] = { 0, 0 }, explored = 0;
+    fl_limits_none(&l);
+    l.max_regression = 5;
+    for (i = 0; i < 2; i++) {
+        int k;
+        s = fl_snapshot_create(w->p, &w->pol);
+        own(s, "o", "w/big", 200, 172);                /* 0.86: the floor is 0.81 */
+        own(s, "o", "w/small", i ? 400 : 40, i ? 336 : 33.6); /* 0.84 both times */
+        fl_snapshot_finish(s);
+        for (k = 0; k < 400; k++) {
+            d = decide(w, s, "o", (apr_uint64_t)k + 7000, &l, 0);
+            pass[i] += !strcmp(d->chosen->id, "w/small");
+            explored += !i && json_is_true(json_object_get(d->signals, "explored"));
+        }
+        d = decide(w, s, "o", 7000, &l, 0);
+        c = json_array_get(json_object_get(d->signals, "candidates"), 2);
+        CHECK_STR(json_string_value(json_object_get(c, "model")), "w/small");
+        CHECK(json_real_value(json_object_get(c, "quality_lower_bound")) > 0);
+        CHECK(fabs(json_real_value(json_object_get(d->constraints, "quality_floor"))
+                   - 0.81) < 1e-9);
+        if (!i) {
+            CHECK(json_real_value(json_object_get(c, "quality_lower_bound")) < 0.81);
+            CHECK_STR(excluded(d, "w/small"), "max_regression");
+        }
+        else {
+            CHECK(json_real_value(json_object_get(c, "quality_lower_bound")) > 0.81);
+        }
+    }
+    CHECK(explored > 0);
+    CHECK(pass[0] == 0);         /* 40 observations at 0.84: never, not even exploring */
+    CHECK(pass[1] > 300);        /* 400 of them: it serves */
+    /* the mean alone (z = 0, the rule before the bound) would have let the 40 through */
+    w->pol.regression_z = 0;
+    s = fl_snapshot_create(w->p, &w->pol);
+    own(s, "o", "w/big", 200, 172);
+    own(s, "o", "w/small", 40, 33.6);
+    fl_snapshot_finish(s);
+    d = decide(w, s, "o", 7000, &l, 0);
+    CHECK(excluded(d, "w/small") == NULL || !strcmp(excluded(d, "w/small"), ""));
+    fl_policy_defaults(&w->pol);
+    /* an unset limit judges nothing and records no bound */
+    d = decide(w, s, "o", 7000, NULL, 0);
+    c = json_array_get(json_object_get(d->signals, "candidates"), 2);
+    CHECK(json_is_null(json_object_get(c, "quality_lower_bound")));
+    CHECK(json_is_null(json_object_get(d->constraints, "quality_floor")));
+    CHECK(json_is_null(json_object_get(d->constraints, "regression_z")));
 }
 
 /* confidence_threshold keeps a switch away from the default until enough evidence stands
@@ -354,6 +411,7 @@ void test_router(apr_pool_t *p)
     day0(&w);
     pooling(&w);
     limits(&w);
+    regression_bound(&w);
     confidence_explores(&w);
     sticky(&w);
 }
