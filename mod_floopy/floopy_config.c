@@ -183,6 +183,7 @@ static const router_opt_t router_opts[] = {
     { "auto_n", POL(auto_n), 0, 1e6 }, { "bench_cap", POL(bench_cap), 0, 1e6 },
     { "pool_cap", POL(pool_cap), 0, 1e6 }, { "day0_cap", POL(conf_day0_cap), 0, 1 },
     { "ceiling", POL(conf_ceiling), 0, 1 }, { "judge_weight", POL(judge_weight), 0, 10 },
+    { "regression_z", POL(regression_z), 0, 10 },
     { NULL, 0, 0, 0 }
 };
 

@@ -159,7 +159,8 @@ static apr_status_t load_snapshot(floopy_learn_t *L, apr_pool_t *sp, ap_dbd_t *d
     for (i = 0; i < o->nelts; i++) fl_snapshot_opt_out(sn->snap, ROW(o, i)[0]);
     for (i = 0; i < q->nelts; i++) {
         const char **r = ROW(q, i);
-        fl_snapshot_set_quality(sn->snap, r[0], r[1], r[2], num(r[3]), num(r[4]));
+        fl_quality_t aq = { num(r[3]), num(r[4]), num(r[5]), num(r[6]) };
+        fl_snapshot_set_quality(sn->snap, r[0], r[1], r[2], &aq);
     }
     for (i = 0; i < u->nelts; i++) {
         const char **r = ROW(u, i);
@@ -405,14 +406,18 @@ apr_status_t floopy_learn_credit(apr_pool_t *p, ap_dbd_t *db, const fl_policy_t 
                                  const char *org, const char *route, const char *model,
                                  double *weight, double revise_from, double reward)
 {
-    const char *key[3] = { org, route, model }, *up[6];
+    const char *key[3] = { org, route, model }, *up[8];
     apr_array_header_t *rows;
-    fl_quality_t q = { 0, 0 };
+    fl_quality_t q = { 0, 0, 0, 0 };
     apr_status_t rv = floopy_db_select(p, db, FLOOPY_SQL_ARM_QUALITY_LOCK, 3, key, &rows, NULL);
     if (rv != APR_SUCCESS) return rv;
     if (rows->nelts) {
         q.n = num(ROW(rows, 0)[0]);
         q.s = num(ROW(rows, 0)[1]);
+        q.ss = num(ROW(rows, 0)[2]);
+        q.n2 = num(ROW(rows, 0)[3]);
+        /* a row from before the spread was kept gets its widest spread before it grows */
+        fl_quality_stored(&q);
     }
     if (*weight < 0) {
         *weight = pol->request_weight[fl_phase_of(pol, q.n) == FL_PHASE_AUTO];
@@ -422,6 +427,8 @@ apr_status_t floopy_learn_credit(apr_pool_t *p, ap_dbd_t *db, const fl_policy_t 
     up[0] = org; up[1] = route; up[2] = model;
     up[3] = apr_psprintf(p, "%.10g", q.n);
     up[4] = apr_psprintf(p, "%.10g", q.s);
-    up[5] = fl_time_sql(p, apr_time_now());
-    return floopy_db_exec(p, db, FLOOPY_SQL_ARM_QUALITY_PUT, 6, up, NULL);
+    up[5] = apr_psprintf(p, "%.10g", q.ss);
+    up[6] = apr_psprintf(p, "%.10g", q.n2);
+    up[7] = fl_time_sql(p, apr_time_now());
+    return floopy_db_exec(p, db, FLOOPY_SQL_ARM_QUALITY_PUT, 8, up, NULL);
 }

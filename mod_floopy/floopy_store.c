@@ -85,12 +85,14 @@ static const char *audit_list_sql(apr_pool_t *p, int rows)
 static void learning_statements(server_rec *s,
                                 void (*prepare)(server_rec *, const char *, const char *))
 {
-    prepare(s, "SELECT org_id, route, model_id, n, s FROM arm_quality", FLOOPY_SQL_ARM_QUALITY_ALL);
-    prepare(s, "SELECT n, s FROM arm_quality WHERE org_id = %s AND route = %s AND model_id = %s "
-               "FOR UPDATE", FLOOPY_SQL_ARM_QUALITY_LOCK);
-    prepare(s, "INSERT INTO arm_quality (org_id, route, model_id, n, s, updated_at) "
-               "VALUES (%s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE n = VALUES(n), "
-               "s = VALUES(s), updated_at = VALUES(updated_at)", FLOOPY_SQL_ARM_QUALITY_PUT);
+    prepare(s, "SELECT org_id, route, model_id, n, s, ss, n2 FROM arm_quality",
+            FLOOPY_SQL_ARM_QUALITY_ALL);
+    prepare(s, "SELECT n, s, ss, n2 FROM arm_quality WHERE org_id = %s AND route = %s "
+               "AND model_id = %s FOR UPDATE", FLOOPY_SQL_ARM_QUALITY_LOCK);
+    prepare(s, "INSERT INTO arm_quality (org_id, route, model_id, n, s, ss, n2, updated_at) "
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE n = VALUES(n), "
+               "s = VALUES(s), ss = VALUES(ss), n2 = VALUES(n2), updated_at = VALUES(updated_at)",
+            FLOOPY_SQL_ARM_QUALITY_PUT);
     prepare(s, "SELECT org_id, route, model_id, SUM(requests), SUM(priced), SUM(cost_usd), "
                "SUM(latency_ms), SUM(tokens) FROM arm_usage_daily "
                "WHERE day >= CURRENT_DATE - INTERVAL 7 DAY GROUP BY org_id, route, model_id",

@@ -11,9 +11,14 @@
 #include <apr_thread_mutex.h>
 
 /* A quality estimate: weighted observations and their weighted reward sum, rewards in 0..1.
- * Older observations fade (discount per unit of new weight) so a model that degrades is left. */
+ * Older observations fade (discount per unit of new weight) so a model that degrades is left.
+ * ss and n2 give the spread of the own mean (fl_quality_se); priors carry n and s only,
+ * as they lend a mean, never evidence about this organisation's spread. */
 typedef struct fl_quality_t {
     double n, s;
+    double ss;                   /* weighted sum of squared rewards, faded like s */
+    double n2;                   /* sum of the squared faded weights: (n * n) / n2 is the
+                                  * effective number of observations behind s / n */
 } fl_quality_t;
 
 /* Usage over the rolling window: requests, their summed cost (USD) and latency (ms). */
@@ -32,6 +37,8 @@ typedef struct fl_policy_t {
     double typical_tokens;       /* tokens per request assumed before usage is known */
     double request_weight[2];    /* weight of a per-request score: before Auto, in Auto */
     double judge_weight;
+    double regression_z;         /* standard errors by which a proven candidate's own mean must
+                                  * clear max_regression (fl_router.c apply_limits) */
 } fl_policy_t;
 
 void fl_policy_defaults(fl_policy_t *pol);
@@ -40,6 +47,13 @@ void fl_policy_defaults(fl_policy_t *pol);
 void fl_quality_observe(fl_quality_t *q, const fl_policy_t *pol, double weight, double reward);
 /* Rewrites an earlier observation's reward (a replaced session score), keeping its weight. */
 void fl_quality_revise(fl_quality_t *q, double weight, double old_reward, double new_reward);
+/* Makes statistics read from storage consistent: 0 <= s <= n, s*s/n <= ss <= s. A row with n > 0
+ * and no n2 was written before the spread was kept: it gets the widest spread its n and s allow
+ * (ss = s, as if every reward were 0 or 1; n2 = n, the most it can be with weights up to 1). */
+void fl_quality_stored(fl_quality_t *q);
+/* The standard error of the own mean s/n, from the observed spread of the rewards pooled with a
+ * wide prior spread (so few observations cannot make it small); 0.5 with no observations. */
+double fl_quality_se(const fl_quality_t *q);
 
 typedef enum { FL_PHASE_DAY0, FL_PHASE_LEARNING, FL_PHASE_AUTO } fl_phase_e;
 const char *fl_phase_name(fl_phase_e ph);
@@ -64,8 +78,9 @@ double fl_arm_confidence(const fl_policy_t *pol, const fl_arm_view_t *a);
 typedef struct fl_snapshot_t fl_snapshot_t;
 
 fl_snapshot_t *fl_snapshot_create(apr_pool_t *p, const fl_policy_t *pol);
+/* The organisation's own statistics, as stored (fl_quality_stored makes them consistent). */
 void fl_snapshot_set_quality(fl_snapshot_t *s, const char *org, const char *route,
-                             const char *model, double n, double sum);
+                             const char *model, const fl_quality_t *q);
 void fl_snapshot_add_usage(fl_snapshot_t *s, const char *org, const char *route,
                            const char *model, const fl_usage_stat_t *u);
 void fl_snapshot_set_benchmark(fl_snapshot_t *s, const char *model, double quality,

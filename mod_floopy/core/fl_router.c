@@ -12,6 +12,7 @@ typedef struct cand_t {
     fl_phase_e phase;
     double alpha, beta;          /* the quality posterior */
     double mean, sd, cost, conf, sample, utility;
+    double lower;                /* the own quality's lower bound max_regression judged; -1 none */
     int cost_from_usage;
     const char *excluded_by;
 } cand_t;
@@ -23,6 +24,7 @@ typedef struct choice_t {
     cand_t *c;
     int n;
     double rolling_cost;         /* the route's cost per request, the cost limit's base */
+    double floor;                /* the quality max_regression asks for: default's mean - limit */
     json_t *excluded;            /* constraint -> [model ids] */
     int exploring;               /* this decision is in the exploration share */
 } choice_t;
@@ -111,28 +113,58 @@ static void exclude(choice_t *ch, cand_t *c, const char *by)
     json_array_append_new(list, json_string(c->m->id));
 }
 
-/* The default is measured against, so quality and confidence limits never exclude it. Those two
- * limits judge a candidate on its own evidence: once it is in Auto, on its own observed mean
- * (the prior's pull would blur a few points); before that they cannot judge it, so it may be
- * tried only inside the exploration share (pick() keeps it out otherwise). Judging an unproven
- * candidate by its prior instead would exclude it for good: an excluded model gets no data. */
+/* A model's quality by its own evidence: its own mean and that mean's standard error; with no
+ * outcomes of its own, the posterior's (priors only). */
+static void own_estimate(const cand_t *c, double *mean, double *se)
+{
+    if (c->v.own.n > 0) {
+        *mean = c->v.own.s / c->v.own.n;
+        *se = fl_quality_se(&c->v.own);
+    }
+    else {
+        *mean = c->mean;
+        *se = c->sd;
+    }
+}
+
+/* The default is measured against, so quality and confidence limits never exclude it.
+ * max_regression judges a candidate in Auto on its own evidence (the prior's pull would blur a
+ * few points), by a lower confidence bound: its own mean minus regression_z standard errors of
+ * its difference to the default's own mean (both are estimates) must clear the default's mean
+ * minus the limit. It does so everywhere, the exploration share included, since serving a proven
+ * model that may be beyond the limit is what the limit forbids. Before Auto it cannot judge a
+ * candidate, so that one may be tried only inside the exploration share (pick() keeps it out
+ * otherwise): judging an unproven candidate by its prior instead would exclude it for good, as an
+ * excluded model gets no data.
+ * confidence_threshold is about how much evidence stands behind a switch; the exploration share
+ * is where that evidence is gathered, so it does not apply there (applied there, it would freeze
+ * a proven candidate below the threshold for good: a model's evidence only grows with its own
+ * outcomes). */
 static void apply_limits(choice_t *ch)
 {
     const fl_limits_t *l = &ch->ctx->limits;
+    double m0, se0;
     int i;
+    own_estimate(&ch->c[0], &m0, &se0);
+    ch->floor = m0 - l->max_regression / 100.0;
     for (i = 0; i < ch->n; i++) {
         cand_t *c = &ch->c[i];
-        int proven = c->phase == FL_PHASE_AUTO;
-        double own = c->v.own.n > 0 ? c->v.own.s / c->v.own.n : c->mean;
-        if (i > 0 && l->max_regression >= 0 && (proven || !ch->exploring)
-            && (proven ? own : c->mean) < ch->c[0].mean - l->max_regression / 100.0) {
+        c->lower = -1;
+        if (i > 0 && l->max_regression >= 0 && c->phase == FL_PHASE_AUTO) {
+            double m, se;
+            own_estimate(c, &m, &se);
+            /* never below 0: no quality is, and a floor under 0 is cleared by any */
+            c->lower = fmax(0, m - ch->pol->regression_z * sqrt(se * se + se0 * se0));
+            if (c->lower < ch->floor) exclude(ch, c, "max_regression");
+        }
+        else if (i > 0 && l->max_regression >= 0 && !ch->exploring && c->mean < ch->floor) {
             exclude(ch, c, "max_regression");
         }
         if (l->max_cost_increase >= 0
             && c->cost > ch->rolling_cost * (1.0 + l->max_cost_increase / 100.0) + 1e-12) {
             exclude(ch, c, "max_cost_increase");
         }
-        if (i > 0 && l->confidence_threshold >= 0 && (proven || !ch->exploring)
+        if (i > 0 && l->confidence_threshold >= 0 && !ch->exploring
             && c->conf < l->confidence_threshold) {
             exclude(ch, c, "confidence_threshold");
         }
@@ -197,6 +229,8 @@ static json_t *candidate_json(const cand_t *c)
     json_object_set_new(o, "sample", json_real(c->sample));
     json_object_set_new(o, "utility", json_real(c->utility));
     json_object_set_new(o, "confidence", json_real(c->conf));
+    json_object_set_new(o, "quality_lower_bound",
+                        c->lower >= 0 ? json_real(c->lower) : json_null());
     return o;
 }
 
@@ -237,6 +271,11 @@ static void constraints_json(const choice_t *ch, int fell_back, fl_decision_t *d
     LIMIT(max_cost_increase);
     LIMIT(confidence_threshold);
 #undef LIMIT
+    /* what max_regression's bound had to clear, and how wide the bound was drawn */
+    json_object_set_new(o, "quality_floor",
+                        l->max_regression >= 0 ? json_real(ch->floor) : json_null());
+    json_object_set_new(o, "regression_z",
+                        l->max_regression >= 0 ? json_real(ch->pol->regression_z) : json_null());
     json_object_set_new(o, "rolling_cost_per_request_usd", json_real(ch->rolling_cost));
     json_object_set_new(o, "excluded", json_incref(ch->excluded));
     json_object_set_new(o, "fell_back_to_default", json_boolean(fell_back));

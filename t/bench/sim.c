@@ -3,8 +3,9 @@
  * A world of models with a hidden true quality and price. Sessions of 1 to 5 requests; every
  * request is routed by the real code (fl_router_choose over an fl_snapshot_t built here, with
  * session stickiness through fl_sticky_get/put), and the session's NPS, drawn from the true
- * quality of the models that served it, is credited to every decision of the session with weight
- * 1/k through fl_quality_observe: the loop the gateway runs, minus the network and the database.
+ * quality of the models that served it, is credited to each model of the session with weight
+ * j/k (j of its k requests) through fl_quality_observe: the loop the gateway runs, minus the
+ * network and the database.
  * Nothing of the policy is written here; only the baselines it is compared with are.
  *
  * Definitions (they decide what the figures mean, so they are spelled out):
@@ -157,7 +158,7 @@ static void rebuild_snapshot(run_t *r)
     s = fl_snapshot_create(np, &r->o->pol);
     for (i = 0; i < r->w->n; i++) {
         const arm_t *a = &r->arms[i];
-        if (a->own.n > 0) fl_snapshot_set_quality(s, ORG, ROUTE, r->models[i].id, a->own.n, a->own.s);
+        if (a->own.n > 0) fl_snapshot_set_quality(s, ORG, ROUTE, r->models[i].id, &a->own);
         if (a->usage.requests > 0) fl_snapshot_add_usage(s, ORG, ROUTE, r->models[i].id, &a->usage);
     }
     if (r->w->newcomer >= 0) {
@@ -378,9 +379,16 @@ static void run(const world_t *w, const options_t *o, policy_kind_e kind, apr_ui
         reward = (o->bernoulli ? 10 * (fl_rng_uniform(&r.nps) < q_mean)
                                : binomial10(&r.nps, q_mean)) / 10.0;
         for (i = 0; i < k; i++) {
-            fl_quality_observe(&r.arms[used[i]].own, &o->pol, 1.0 / k, reward);
+            int j, times = 0;
             r.arms[used[i]].eg_n += 1.0 / k;
             r.arms[used[i]].eg_s += reward / k;
+            /* one observation per model, of weight (its requests) / k, as the gateway credits a
+             * session (floopy_feedback.c groups its decisions by model): k observations of 1/k
+             * with one reward would pass for k independent outcomes */
+            for (j = 0; j < i && used[j] != used[i]; j++);
+            if (j < i) continue;
+            for (j = i; j < k; j++) times += used[j] == used[i];
+            fl_quality_observe(&r.arms[used[i]].own, &o->pol, (double)times / k, reward);
         }
         /* the rolling window of usage, as decayed sums */
         for (i = 0; i < w->n; i++) {
@@ -629,6 +637,7 @@ static int set_option(options_t *o, const char *arg)
     OPT("conf_ceiling", o->pol.conf_ceiling);
     OPT("conf_tau", o->pol.conf_tau);
     OPT("conf_prior_tau", o->pol.conf_prior_tau);
+    OPT("regression_z", o->pol.regression_z);
 #undef OPT
     return 0;
 }
@@ -666,8 +675,9 @@ int main(int argc, char **argv)
         return 2;
     }
     printf("policy: discount=%g cost_weight=%g explore=%g learning_n=%g auto_n=%g bench_cap=%g"
-           " conf_day0_cap=%g conf_tau=%g\n", o.pol.discount, o.pol.cost_weight, o.pol.explore,
-           o.pol.learning_n, o.pol.auto_n, o.pol.bench_cap, o.pol.conf_day0_cap, o.pol.conf_tau);
+           " conf_day0_cap=%g conf_tau=%g regression_z=%g\n", o.pol.discount, o.pol.cost_weight,
+           o.pol.explore, o.pol.learning_n, o.pol.auto_n, o.pol.bench_cap, o.pol.conf_day0_cap,
+           o.pol.conf_tau, o.pol.regression_z);
     printf("columns: regret = cumulative, utility units; util-last / util-all = share of the"
            " oracle's utility over the last %d / all sessions; cost/best, q/best = cost and"
            " quality against always-best (%s); day0 = share of the first %d sessions on the new"

@@ -6,7 +6,7 @@
 #   t/bench/sim.sh seeds=10 nps=bernoulli discount=0.99 max_regression=3 ...
 #
 # SIM_ROUTER_PATCH=file  measures a change to fl_router.c: the patch is applied to a temporary
-#                        copy, never to the tree (e.g. t/bench/sim-variant-evidence.patch).
+#                        copy, never to the tree (e.g. t/bench/sim-variant-explore-proven.patch).
 # Exits 1 when a target of the issue is missed, 2 when it cannot build or run.
 set -euo pipefail
 

@@ -25,7 +25,7 @@ function check(lines) {
 }
 
 test('a good configuration passes httpd -t', () => {
-  const r = check(['FloopyRoute auto p/m']);
+  const r = check(['FloopyRoute auto p/m', 'FloopyRouter regression_z=2.5 explore=0.05']);
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /Syntax OK/);
 });
@@ -43,6 +43,8 @@ const BAD = [
   ['FloopyMaxBodySize lots', /FloopyMaxBodySize: 'lots' is not a whole number/],
   ['FloopyKeyCacheTTL 0', /FloopyKeyCacheTTL: '0' is not a whole number/],
   ['FloopyWriterInterval -5', /FloopyWriterInterval: /],
+  ['FloopyRouter regression_z=11', /FloopyRouter: 'regression_z=11' needs a number from 0 to 10/],
+  ['FloopyRouter regression=2', /FloopyRouter: unknown option 'regression=2'/],
 ];
 
 for (const [line, want] of BAD) {

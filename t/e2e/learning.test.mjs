@@ -224,6 +224,72 @@ test('constraints are applied on every decision and recorded with what each excl
   assert.equal(y.constraints.fell_back_to_default, false);
 });
 
+test('the spread of the outcomes is stored with each arm: squared rewards and squared weights, revised with the reward', async () => {
+  // route auto (explore=0, no judge): one session, one model, one credit of weight 1
+  const { org, clientKey: key } = await createOrg('pro');
+  const { sid, ids } = await session(key, 1, 'spread', 'auto');
+  const d = await getDecision(key, ids[0]);
+  const model = `${d.chosen.provider}/${d.chosen.model}`;
+  const row = () => dbQuery(`SELECT n, s, ss, n2 FROM arm_quality WHERE org_id = '${org.id}' AND route = 'auto' AND model_id = '${model}'`)[0].map(Number);
+  assert.equal((await feedback(key, { session_id: sid, nps: 8 })).status, 201);
+  let [n, s, ss, n2] = row();
+  assert.deepEqual([n, s, n2], [1, 0.8, 1]);
+  assert.ok(Math.abs(ss - 0.64) < 1e-9, `ss ${ss}: one reward of 0.8, squared`);
+  // a replacing NPS rewrites the reward in s and in ss, and adds no weight to n or n2
+  assert.equal((await feedback(key, { session_id: sid, nps: 10 })).status, 201);
+  [n, s, ss, n2] = row();
+  assert.deepEqual([n, s, ss, n2], [1, 1, 1, 1]);
+});
+
+test('max_regression passes a proven candidate only when a lower bound of its own quality clears the limit', async () => {
+  const { org, clientKey: key, adminKey } = await createOrg('pro');
+  // this organisation's made-up statistics must not reach another's pooled prior
+  assert.equal((await admin('PATCH', `/organizations/${org.id}`, { pooling_opt_out: true })).status, 200);
+  // n unit-weight outcomes of the given mean, spread as NPS is (sd 0.12)
+  const arm = (model, n, mean) => dbQuery(`INSERT INTO arm_quality (org_id, route, model_id, n, s, ss, n2, updated_at)
+    VALUES ('${org.id}', 'learn', '${model}', ${n}, ${n * mean}, ${n * (mean * mean + 0.0144)}, ${n}, NOW(6))
+    ON DUPLICATE KEY UPDATE n = VALUES(n), s = VALUES(s), ss = VALUES(ss), n2 = VALUES(n2)`);
+  arm('mock/mock-large', 200, 0.86);   // the default: the floor is 0.86 - 0.05 = 0.81
+  arm('mock/mock-mid', 40, 0.84);      // clears 0.81 by its mean, not by 40 outcomes' bound
+  const put = (body) => request('PUT', '/v1/constraints', { key: adminKey, body });
+  assert.equal((await put({ max_regression: 5, max_cost_increase: null, confidence_threshold: null })).status, 200);
+  const seeded = async (seed) => (await explain(key, 'learn', { 'x-floopy-seed': String(seed) })).json;
+  const deadline = Date.now() + 2000;
+  let x;
+  do {
+    x = await seeded(0);
+    if (x.constraints.max_regression === 5 && x.signals.candidates.find((c) => c.model === 'mock/mock-mid').observations === 40) break;
+    await sleep(50);
+  } while (Date.now() < deadline);
+  assert.equal(x.constraints.max_regression, 5, 'the constraint reached the router within 2 s');
+  assert.ok(Math.abs(x.constraints.quality_floor - 0.81) < 1e-9, `floor ${x.constraints.quality_floor}`);
+  assert.equal(x.constraints.regression_z, 2);
+  for (let seed = 0; seed < 40; seed++) {
+    const y = await seeded(seed);
+    const mid = y.signals.candidates.find((c) => c.model === 'mock/mock-mid');
+    assert.equal(mid.phase, 'auto');
+    assert.ok(mid.quality_lower_bound < 0.81 && mid.quality_lower_bound > 0.7, `bound ${mid.quality_lower_bound}`);
+    // (mock-small, in Day-0, is listed too outside the exploration share: its prior's mean is under the floor)
+    assert.ok(y.constraints.excluded.max_regression.includes('mock/mock-mid'), `seed ${seed} (explored ${y.signals.explored})`);
+    assert.notEqual(y.chosen.model, 'mock-mid');
+  }
+  // ten times the evidence at the same mean: the bound clears the floor and the candidate serves
+  arm('mock/mock-mid', 400, 0.84);
+  const d2 = Date.now() + 2000;
+  do {
+    x = await seeded(0);
+    if (x.signals.candidates.find((c) => c.model === 'mock/mock-mid').observations === 400) break;
+    await sleep(50);
+  } while (Date.now() < d2);
+  const mid = x.signals.candidates.find((c) => c.model === 'mock/mock-mid');
+  assert.equal(mid.observations, 400, 'the new statistics reached the router within 2 s');
+  assert.ok(mid.quality_lower_bound > 0.81 && mid.quality_lower_bound < 0.84, `bound ${mid.quality_lower_bound}`);
+  assert.ok(!(x.constraints.excluded.max_regression ?? []).includes('mock/mock-mid'));
+  let served = 0;
+  for (let seed = 0; seed < 20; seed++) served += (await seeded(seed)).chosen.model === 'mock-mid';
+  assert.ok(served >= 10, `the cheaper, proven candidate served ${served} of 20`);
+});
+
 test('Baseline vs Floopy: routed cost against the default model on the same tokens, matched or not', async () => {
   const { clientKey: key } = await createOrg('pro');
   // a seed whose decision explores mock-small (the cheapest) instead of the default mock-large,

@@ -49,10 +49,26 @@ static fl_decision_t *decide(world_t *w, const fl_snapshot_t *snap, const char *
     return d;
 }
 
+/* An arm's own statistics as n unit-weight outcomes summing to sum, spread as session NPS
+ * typically is (standard deviation 0.12, less where the mean leaves no room): what
+ * fl_quality_observe sums, without the fading. */
+static void own_spread(fl_snapshot_t *s, const char *org, const char *model, double n, double sum,
+                       double sd)
+{
+    double m = sum / n, v = sd * sd < m * (1 - m) ? sd * sd : m * (1 - m);
+    fl_quality_t q = { n, sum, n * (m * m + v), n };
+    fl_snapshot_set_quality(s, org, "auto", model, &q);
+}
+
+static void own(fl_snapshot_t *s, const char *org, const char *model, double n, double sum)
+{
+    own_spread(s, org, model, n, sum, 0.12);
+}
+
 static void quality(apr_pool_t *p)
 {
     fl_policy_t pol;
-    fl_quality_t q = { 0, 0 };
+    fl_quality_t q = { 0, 0, 0, 0 };
     int i;
     fl_policy_defaults(&pol);
     for (i = 0; i < 1000; i++) fl_quality_observe(&q, &pol, 1, 0.9);
@@ -68,6 +84,73 @@ static void quality(apr_pool_t *p)
     CHECK_STR(fl_phase_name(fl_phase_of(&pol, 0)), "day0");
     CHECK_STR(fl_phase_name(fl_phase_of(&pol, 3)), "learning");
     CHECK_STR(fl_phase_name(fl_phase_of(&pol, 30)), "auto");
+    (void)p;
+}
+
+/* The spread behind the max_regression bound: ss and n2 follow n and s through fading and
+ * revision, and the bound reads the evidence, not the weights' scale. */
+static void spread(apr_pool_t *p)
+{
+    fl_policy_t pol;
+    fl_quality_t q = { 0, 0, 0, 0 }, a = { 0, 0, 0, 0 }, b = { 0, 0, 0, 0 };
+    double g, se;
+    int i;
+    fl_policy_defaults(&pol);
+    g = pol.discount;
+    fl_quality_observe(&q, &pol, 1, 0.8);
+    fl_quality_observe(&q, &pol, 0.5, 0.4);
+    /* the first observation faded by discount^0.5 when the second came; its square by discount */
+    CHECK(fabs(q.n - (sqrt(g) + 0.5)) < 1e-12);
+    CHECK(fabs(q.s - (0.8 * sqrt(g) + 0.2)) < 1e-12);
+    CHECK(fabs(q.ss - (0.64 * sqrt(g) + 0.08)) < 1e-12);
+    CHECK(fabs(q.n2 - (g + 0.25)) < 1e-12);
+    a = q;
+    fl_quality_revise(&q, 0.5, 0.4, 1.0);          /* the 0.4 becomes 1.0: no new weight */
+    CHECK(fabs(q.s - (a.s + 0.3)) < 1e-12);
+    CHECK(fabs(q.ss - (a.ss + 0.5 * (1.0 - 0.16))) < 1e-12);
+    CHECK(q.n == a.n && q.n2 == a.n2);
+    fl_quality_revise(&q, 5, 1.0, 0.0);            /* an overshooting revision stays in range */
+    CHECK(q.s >= 0 && q.ss >= 0 && q.ss <= q.s);
+
+    /* the discount's steady state: n is about 200, the effective count (1 + g) / (1 - g) ~ 399 */
+    memset(&q, 0, sizeof(q));
+    for (i = 0; i < 5000; i++) fl_quality_observe(&q, &pol, 1, i % 2 ? 0.9 : 0.7);
+    CHECK(fabs(q.n * q.n / q.n2 - (1 + g) / (1 - g)) < 0.5);
+
+    /* halving every weight halves n but not the evidence: with n2 the standard error stays the
+     * same (without fading, so the two differ only in the weights' scale) */
+    memset(&q, 0, sizeof(q));
+    memset(&a, 0, sizeof(a));
+    pol.discount = 1;
+    for (i = 0; i < 60; i++) {
+        double r = (i % 5) / 4.0 * 0.4 + 0.6;   /* 0.6 .. 1.0: mean 0.8, sd 0.1414 */
+        fl_quality_observe(&q, &pol, 1, r);
+        fl_quality_observe(&a, &pol, 0.5, r);
+    }
+    CHECK(fabs(a.n - q.n / 2) < 1e-9);
+    CHECK(fabs(fl_quality_se(&a) - fl_quality_se(&q)) < 1e-9);
+    /* about sd / sqrt(n), a little wider for the prior spread pooled in */
+    se = fl_quality_se(&q);
+    CHECK(se > sqrt(0.02 / 60) && se < 1.15 * sqrt(0.02 / 60));
+    /* four times the evidence, half the standard error (the prior's share shrinks too) */
+    for (i = 0; i < 180; i++) fl_quality_observe(&q, &pol, 1, (i % 5) / 4.0 * 0.4 + 0.6);
+    CHECK(fl_quality_se(&q) < 0.52 * se);
+
+    /* a run of equal rewards has no observed spread; the error still is not small */
+    memset(&q, 0, sizeof(q));
+    for (i = 0; i < 3; i++) fl_quality_observe(&q, &pol, 1, 1.0);
+    CHECK(fl_quality_se(&q) > 0.08);
+    memset(&q, 0, sizeof(q));
+    CHECK(fl_quality_se(&q) == 0.5);                       /* nothing known */
+
+    /* a row stored before the spread was kept gets the widest spread its n and s allow */
+    b.n = 50;
+    b.s = 40;
+    fl_quality_stored(&b);
+    CHECK(b.ss == 40 && b.n2 == 50);
+    b.ss = 1;                    /* below s*s/n: no data can give that */
+    fl_quality_stored(&b);
+    CHECK(fabs(b.ss - 32) < 1e-9);
     (void)p;
 }
 
@@ -94,9 +177,9 @@ static void learns(world_t *w)
     fl_snapshot_t *s = fl_snapshot_create(w->p, &w->pol);
     int i, small = 0;
     fl_decision_t *d;
-    fl_snapshot_set_quality(s, "o", "auto", "w/big", 100, 86);
-    fl_snapshot_set_quality(s, "o", "auto", "w/mid", 100, 70);
-    fl_snapshot_set_quality(s, "o", "auto", "w/small", 100, 85);
+    own(s, "o", "w/big", 100, 86);
+    own(s, "o", "w/mid", 100, 70);
+    own(s, "o", "w/small", 100, 85);
     fl_snapshot_finish(s);
     for (i = 0; i < 200; i++) {
         d = decide(w, s, "o", (apr_uint64_t)i, NULL, 0);
@@ -123,9 +206,9 @@ static void day0(world_t *w)
     fl_snapshot_t *s = fl_snapshot_create(w->p, &w->pol);
     int i, taken = 0;
     fl_snapshot_set_benchmark(s, "w/small", 0.99, 1000);
-    fl_snapshot_set_quality(s, "a", "auto", "w/small", 500, 495);   /* pooled from others */
-    fl_snapshot_set_quality(s, "b", "auto", "w/small", 500, 495);
-    fl_snapshot_set_quality(s, "o", "auto", "w/big", 10, 6);
+    own(s, "a", "w/small", 500, 495);   /* pooled from others */
+    own(s, "b", "w/small", 500, 495);
+    own(s, "o", "w/big", 10, 6);
     fl_snapshot_finish(s);
     for (i = 0; i < 2000; i++) {
         fl_decision_t *d = decide(w, s, "o", (apr_uint64_t)i + 1000, NULL, 0);
@@ -150,9 +233,9 @@ static void pooling(world_t *w)
 {
     fl_snapshot_t *s = fl_snapshot_create(w->p, &w->pol);
     fl_arm_view_t v;
-    fl_snapshot_set_quality(s, "a", "auto", "w/mid", 50, 40);
-    fl_snapshot_set_quality(s, "b", "auto", "w/mid", 50, 45);
-    fl_snapshot_set_quality(s, "x", "auto", "w/mid", 50, 5);     /* opted out */
+    own(s, "a", "w/mid", 50, 40);
+    own(s, "b", "w/mid", 50, 45);
+    own(s, "x", "w/mid", 50, 5);     /* opted out */
     fl_snapshot_opt_out(s, "x");
     fl_snapshot_finish(s);
     fl_snapshot_arm(s, "o", "auto", "w/mid", &v);
@@ -163,8 +246,8 @@ static void pooling(world_t *w)
     CHECK(v.pool.n == 0 && v.own.n == 50);  /* a's pool would be b's alone: too few */
     w->pol.pool_min_orgs = 1;
     s = fl_snapshot_create(w->p, &w->pol);
-    fl_snapshot_set_quality(s, "a", "auto", "w/mid", 50, 40);
-    fl_snapshot_set_quality(s, "b", "auto", "w/mid", 50, 45);
+    own(s, "a", "w/mid", 50, 40);
+    own(s, "b", "w/mid", 50, 45);
     fl_snapshot_finish(s);
     fl_snapshot_arm(s, "a", "auto", "w/mid", &v);
     CHECK(v.pool_orgs == 1 && fabs(v.pool.s / v.pool.n - 0.9) < 1e-9); /* b's, never a's own */
@@ -187,13 +270,13 @@ static void limits(world_t *w)
     fl_limits_t l;
     fl_decision_t *d;
     fl_usage_stat_t u = { 100, 100, 0.05, 1000, 100000 };
-    fl_snapshot_set_quality(s, "o", "auto", "w/big", 100, 90);
-    fl_snapshot_set_quality(s, "o", "auto", "w/mid", 100, 88);
-    fl_snapshot_set_quality(s, "o", "auto", "w/small", 100, 60);
+    own(s, "o", "w/big", 100, 90);
+    own(s, "o", "w/mid", 100, 89);
+    own(s, "o", "w/small", 100, 60);
     fl_snapshot_add_usage(s, "o", "auto", "w/mid", &u);
     fl_snapshot_finish(s);
     fl_limits_none(&l);
-    l.max_regression = 5;        /* small is 30 points below big: out */
+    l.max_regression = 5;        /* small is 30 points below big: out; mid 1 point, surely in */
     d = decide(w, s, "o", 3, &l, 0);
     CHECK_STR(excluded(d, "w/small"), "max_regression");
     CHECK_STR(d->chosen->id, "w/mid");
@@ -215,6 +298,85 @@ static void limits(world_t *w)
     CHECK(json_real_value(json_object_get(d->constraints, "confidence_threshold")) == 0.99);
 }
 
+/* max_regression judges a proven candidate by a lower bound of its own quality: a mean that
+ * clears the floor by less than the evidence can tell is not enough, in the exploration share
+ * neither; more of the same evidence is. */
+static void regression_bound(world_t *w)
+{
+    fl_snapshot_t *s;
+    fl_limits_t l;
+    fl_decision_t *d;
+    json_t *c;
+    int i, pass[2] = { 0, 0 }, explored = 0;
+    fl_limits_none(&l);
+    l.max_regression = 5;
+    for (i = 0; i < 2; i++) {
+        int k;
+        s = fl_snapshot_create(w->p, &w->pol);
+        own(s, "o", "w/big", 200, 172);                /* 0.86: the floor is 0.81 */
+        own(s, "o", "w/small", i ? 400 : 40, i ? 336 : 33.6); /* 0.84 both times */
+        fl_snapshot_finish(s);
+        for (k = 0; k < 400; k++) {
+            d = decide(w, s, "o", (apr_uint64_t)k + 7000, &l, 0);
+            pass[i] += !strcmp(d->chosen->id, "w/small");
+            explored += !i && json_is_true(json_object_get(d->signals, "explored"));
+        }
+        d = decide(w, s, "o", 7000, &l, 0);
+        c = json_array_get(json_object_get(d->signals, "candidates"), 2);
+        CHECK_STR(json_string_value(json_object_get(c, "model")), "w/small");
+        CHECK(json_real_value(json_object_get(c, "quality_lower_bound")) > 0);
+        CHECK(fabs(json_real_value(json_object_get(d->constraints, "quality_floor"))
+                   - 0.81) < 1e-9);
+        if (!i) {
+            CHECK(json_real_value(json_object_get(c, "quality_lower_bound")) < 0.81);
+            CHECK_STR(excluded(d, "w/small"), "max_regression");
+        }
+        else {
+            CHECK(json_real_value(json_object_get(c, "quality_lower_bound")) > 0.81);
+        }
+    }
+    CHECK(explored > 0);
+    CHECK(pass[0] == 0);         /* 40 observations at 0.84: never, not even exploring */
+    CHECK(pass[1] > 300);        /* 400 of them: it serves */
+    /* the mean alone (z = 0, the rule before the bound) would have let the 40 through */
+    w->pol.regression_z = 0;
+    s = fl_snapshot_create(w->p, &w->pol);
+    own(s, "o", "w/big", 200, 172);
+    own(s, "o", "w/small", 40, 33.6);
+    fl_snapshot_finish(s);
+    d = decide(w, s, "o", 7000, &l, 0);
+    CHECK(excluded(d, "w/small") == NULL || !strcmp(excluded(d, "w/small"), ""));
+    fl_policy_defaults(&w->pol);
+    /* an unset limit judges nothing and records no bound */
+    d = decide(w, s, "o", 7000, NULL, 0);
+    c = json_array_get(json_object_get(d->signals, "candidates"), 2);
+    CHECK(json_is_null(json_object_get(c, "quality_lower_bound")));
+    CHECK(json_is_null(json_object_get(d->constraints, "quality_floor")));
+    CHECK(json_is_null(json_object_get(d->constraints, "regression_z")));
+}
+
+/* confidence_threshold keeps a switch away from the default until enough evidence stands
+ * behind it, but lets the exploration share gather that evidence for a proven candidate too. */
+static void confidence_explores(world_t *w)
+{
+    fl_snapshot_t *s = fl_snapshot_create(w->p, &w->pol);
+    fl_limits_t l;
+    int i, in_explore = 0, outside = 0;
+    own(s, "o", "w/big", 200, 150);
+    own(s, "o", "w/small", 40, 36);      /* confidence 0.70: proven, far better, but below 0.9 */
+    fl_snapshot_finish(s);
+    fl_limits_none(&l);
+    l.confidence_threshold = 0.9;
+    for (i = 0; i < 1000; i++) {
+        fl_decision_t *d = decide(w, s, "o", (apr_uint64_t)i + 9000, &l, 0);
+        if (strcmp(d->chosen->id, "w/small")) continue;
+        if (json_is_true(json_object_get(d->signals, "explored"))) in_explore++;
+        else outside++;
+    }
+    CHECK(in_explore > 20);
+    CHECK(outside == 0);
+}
+
 static void sticky(world_t *w)
 {
     fl_sticky_t *st;
@@ -222,8 +384,8 @@ static void sticky(world_t *w)
     apr_time_t now = apr_time_now();
     apr_uint64_t h;
     fl_decision_t *d;
-    fl_snapshot_set_quality(s, "o", "auto", "w/big", 100, 95);
-    fl_snapshot_set_quality(s, "o", "auto", "w/small", 100, 20);
+    own(s, "o", "w/big", 100, 95);
+    own(s, "o", "w/small", 100, 20);
     fl_snapshot_finish(s);
     CHECK(fl_sticky_create(&st, w->p, 64, apr_time_from_sec(60)) == APR_SUCCESS);
     CHECK(fl_sticky_get(st, "o", "auto", "sess", now) == 0);
@@ -242,11 +404,14 @@ void test_router(apr_pool_t *p)
 {
     world_t w;
     quality(p);
+    spread(p);
     rng(p);
     world(&w, p);
     learns(&w);
     day0(&w);
     pooling(&w);
     limits(&w);
+    regression_bound(&w);
+    confidence_explores(&w);
     sticky(&w);
 }
