@@ -185,7 +185,27 @@ static const field_t FIELDS[] = {
 };
 #define NFIELDS ((int)(sizeof(FIELDS) / sizeof(FIELDS[0])))
 
+/* The stored documents in the order the object shows them, with what an absent one reads as. */
+typedef struct doc_col_t {
+    const char *key;
+    int col;
+    const char *absent;
+} doc_col_t;
+
+static const doc_col_t DOCS_A[] = {
+    { "alternatives", FL_COL_ALTS, "[]" },
+    { "signals", FL_COL_SIGNALS, "{}" },
+    { "constraints", FL_COL_CONSTRAINTS, "{}" },
+};
+static const doc_col_t DOCS_B[] = {
+    { "error", FL_COL_ERROR, "null" },
+    { "attempts", FL_COL_ATTEMPTS, "[]" },
+};
+
+#define NDOCS 5
+
 struct fl_row_writer_t {
+    const char *doc_key[NDOCS];  /* ,"key": of each document, as Jansson spells the key */
     json_t *obj[P_N];
     json_t *val[NFIELDS];        /* each field's own value object, reused from row to row */
     int shown[NFIELDS];          /* its parent holds val[i] (otherwise null or a boolean) */
@@ -222,6 +242,10 @@ fl_row_writer_t *fl_row_writer_create(apr_pool_t *p)
             json_object_set(w->obj[f->parent], f->key, v ? v : json_false());
         }
         w->shown[i] = v != NULL;
+    }
+    for (i = 0; i < NDOCS; i++) {
+        const doc_col_t *d = i < 3 ? &DOCS_A[i] : &DOCS_B[i - 3];
+        w->doc_key[i] = apr_pstrcat(p, ",", fl_json_dump(p, json_string(d->key), 1), ":", NULL);
     }
     apr_pool_cleanup_register(p, w, writer_free, apr_pool_cleanup_null);
     return w;
@@ -290,23 +314,6 @@ static json_t *col_json(const char *v, json_t *dflt)
     return dflt;
 }
 
-/* The stored documents in the order the object shows them, with what an absent one reads as. */
-typedef struct doc_col_t {
-    const char *key;
-    int col;
-    const char *absent;
-} doc_col_t;
-
-static const doc_col_t DOCS_A[] = {
-    { "alternatives", FL_COL_ALTS, "[]" },
-    { "signals", FL_COL_SIGNALS, "{}" },
-    { "constraints", FL_COL_CONSTRAINTS, "{}" },
-};
-static const doc_col_t DOCS_B[] = {
-    { "error", FL_COL_ERROR, "null" },
-    { "attempts", FL_COL_ATTEMPTS, "[]" },
-};
-
 static json_t *doc_json(const char *const *v, const doc_col_t *d)
 {
     return col_json(v[d->col], json_loads(d->absent, JSON_DECODE_ANY, NULL));
@@ -371,16 +378,12 @@ static void emit_members(row_out_t *o, apr_pool_t *p, const json_t *obj, int com
  * flags (re-dumping would give the same bytes) and MariaDB's JSON type checks it is valid. One
  * that spans lines (written by hand, say) would break JSON Lines: it is parsed and re-dumped. */
 static void emit_docs(row_out_t *o, apr_pool_t *p, const char *const *v, const doc_col_t *d,
-                      int n)
+                      int n, const char *const *keys)
 {
     int i;
     for (i = 0; i < n; i++) {
         const char *doc = v[d[i].col];
-        json_t *key = json_string(d[i].key);
-        emit(o, ",", 1);
-        if (!o->failed && fl_json_dump_cb(key, o->cb, o->baton)) o->failed = 1;
-        json_decref(key);
-        emit(o, ":", 1);
+        emit(o, keys[i], strlen(keys[i]));
         if (!doc) {
             emit(o, d[i].absent, strlen(d[i].absent));
         }
@@ -401,9 +404,9 @@ int fl_row_writer_write(fl_row_writer_t *w, apr_pool_t *p, const char *const *v,
     writer_fill(w, p, v);
     emit(&o, "{", 1);
     emit_members(&o, p, w->obj[P_HEAD], 0);
-    emit_docs(&o, p, v, DOCS_A, 3);
+    emit_docs(&o, p, v, DOCS_A, 3, w->doc_key);
     emit_members(&o, p, w->obj[P_MIDDLE], 1);
-    emit_docs(&o, p, v, DOCS_B, 2);
+    emit_docs(&o, p, v, DOCS_B, 2, w->doc_key + 3);
     emit_members(&o, p, w->obj[P_TAIL], 1);
     emit(&o, "}", 1);
     return o.failed ? -1 : 0;
