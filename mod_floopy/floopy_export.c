@@ -333,14 +333,9 @@ static void reader_release(reader_t *rd)
 static apr_status_t reader_stop(void *data)
 {
     reader_t *rd = data;
-    apr_status_t st;
     if (rd->joined) return APR_SUCCESS;
     rd->joined = 1;
-    apr_thread_mutex_lock(rd->mu);
-    rd->stop = 1;
-    apr_thread_cond_broadcast(rd->cond);
-    apr_thread_mutex_unlock(rd->mu);
-    apr_thread_join(&st, rd->thread);
+    floopy_thread_stop(rd->mu, rd->cond, &rd->stop, rd->thread);
     return APR_SUCCESS;
 }
 

@@ -344,12 +344,7 @@ static void *APR_THREAD_FUNC judge_main(apr_thread_t *t, void *data)
 static apr_status_t judge_stop(void *data)
 {
     floopy_judge_t *J = data;
-    apr_status_t st;
-    apr_thread_mutex_lock(J->mutex);
-    J->stopping = 1;
-    apr_thread_cond_broadcast(J->cond);
-    apr_thread_mutex_unlock(J->mutex);
-    apr_thread_join(&st, J->thread);
+    floopy_thread_stop(J->mutex, J->cond, &J->stopping, J->thread);
     return APR_SUCCESS;
 }
 

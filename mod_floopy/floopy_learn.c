@@ -242,12 +242,7 @@ static void *APR_THREAD_FUNC learn_main(apr_thread_t *t, void *data)
 static apr_status_t learn_stop(void *data)
 {
     floopy_learn_t *L = data;
-    apr_status_t st;
-    apr_thread_mutex_lock(L->mutex);
-    L->stopping = 1;
-    apr_thread_cond_broadcast(L->cond);
-    apr_thread_mutex_unlock(L->mutex);
-    apr_thread_join(&st, L->thread);
+    floopy_thread_stop(L->mutex, L->cond, &L->stopping, L->thread);
     if (L->cur) snap_release(L, L->cur);
     L->cur = NULL;
     return APR_SUCCESS;

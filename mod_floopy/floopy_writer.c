@@ -277,12 +277,7 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *t, void *data)
 static apr_status_t writer_stop(void *data)
 {
     floopy_writer_t *w = data;
-    apr_status_t st;
-    apr_thread_mutex_lock(w->mutex);
-    w->stopping = 1;
-    apr_thread_cond_signal(w->cond);
-    apr_thread_mutex_unlock(w->mutex);
-    apr_thread_join(&st, w->thread);
+    floopy_thread_stop(w->mutex, w->cond, &w->stopping, w->thread);
     return APR_SUCCESS;
 }
 

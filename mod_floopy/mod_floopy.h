@@ -7,6 +7,8 @@
 #include <http_config.h>
 #include <http_log.h>
 #include <apr_dbd.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_proc.h>
 #include <mod_dbd.h>
 #include <jansson.h>
 
@@ -225,6 +227,11 @@ fl_error_t *floopy_chat_read(request_rec *r, fl_chat_request_t **pcr,
                              const fl_route_t **proute, fl_model_t **ppinned);
 /* The x-floopy-session-id header (at most 255 bytes), or NULL. */
 const char *floopy_session_of(request_rec *r);
+
+/* --- the child's threads (floopy_thread.c) --- */
+/* Raises *stopping under mutex, wakes every waiter on cond and joins the thread. */
+void floopy_thread_stop(apr_thread_mutex_t *mutex, apr_thread_cond_t *cond, int *stopping,
+                        apr_thread_t *thread);
 
 /* --- the learning router (floopy_learn.c) --- */
 apr_status_t floopy_learn_start(floopy_learn_t **pL, apr_pool_t *pchild, server_rec *s);
