@@ -34,6 +34,7 @@ typedef struct chat_t {
     int client_gone;
     fl_buf_t *body;              /* a buffered answer, or an error body */
     fl_stream_t *stream;
+    fl_stream_text_t *text;      /* the streamed answer's text, gathered when it will be judged */
     apr_bucket_brigade *bb;      /* reused for every event */
     apr_time_t last_poll;
 } chat_t;
@@ -118,6 +119,7 @@ static apr_status_t emit(void *baton, fl_chunk_kind_e kind, const char *data, ap
     if (kind == FL_CHUNK_DROP) return APR_SUCCESS;
     if (kind == FL_CHUNK_DONE) ch->done = 1;
     if (kind == FL_CHUNK_ERROR) ch->error_event = 1;
+    if (kind == FL_CHUNK_FORWARD && ch->text) fl_stream_text_feed(ch->text, data, len);
     return send_event(ch, data, len);
 }
 
@@ -130,6 +132,8 @@ static apr_status_t start_stream(chat_t *ch)
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
     apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
     ch->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    ch->text = floopy_judge_wants(r, ch->d) ? fl_stream_text_create(r->pool, FLOOPY_JUDGE_MAX_BYTES)
+                                            : NULL;
     return ch->m->provider->adapter->stream_open(&ch->call, &ch->d->usage, emit, ch, &ch->stream);
 }
 
@@ -182,7 +186,14 @@ static attempt_e stream_outcome(chat_t *ch, apr_status_t rv)
 {
     fl_error_t *e;
     if (ch->done && !ch->error_event) {
+        const char *answer;
+        apr_size_t len;
         record(ch, "ok", 200, NULL);
+        /* a streamed answer is judged as the message it adds up to (not shadowed: a candidate
+         * would be asked for a non-streamed answer to another request body) */
+        if (ch->text && (answer = fl_stream_text_answer(ch->text, ch->r->pool, &len))) {
+            floopy_judge_offer(ch->r, ch->d, ch->cr, answer, len);
+        }
         return ATT_ANSWERED;
     }
     if (ch->client_gone || rv == APR_ECONNABORTED) {

@@ -19,7 +19,6 @@
 #include "fl_rng.h"
 #include "fl_util.h"
 
-#define MAX_JUDGED_BYTES (256 * 1024)   /* a longer conversation is not judged */
 #define MAX_VERDICT_BYTES (1024 * 1024)
 
 static const char *const JUDGE_PROMPT =
@@ -79,7 +78,7 @@ static char *judge_input(apr_pool_t *p, json_t *messages, const char *answer, ap
         out = fl_json_dump(p, doc, 1);
     }
     json_decref(resp);
-    return out && strlen(out) <= MAX_JUDGED_BYTES ? out : NULL;
+    return out && strlen(out) <= FLOOPY_JUDGE_MAX_BYTES ? out : NULL;
 }
 
 apr_status_t floopy_judge_submit(floopy_judge_t *J, apr_pool_t *pool, floopy_job_fn *run,
@@ -105,6 +104,18 @@ apr_status_t floopy_judge_submit(floopy_judge_t *J, apr_pool_t *pool, floopy_job
 
 static void judge_one(server_rec *s, apr_pool_t *p, void *baton);
 
+int floopy_judge_wants(request_rec *r, const fl_decision_t *d)
+{
+    floopy_srv_t *conf = floopy_srv(r->server);
+    if (!conf->proc->judge || !conf->judge_model || !d->chosen) return 0;
+    if (conf->judge_routes
+        && (d->pinned || !apr_hash_get(conf->judge_routes, d->route, APR_HASH_KEY_STRING))) {
+        return 0;
+    }
+    /* the decision's id decides, so a replayed request is judged alike */
+    return fl_hash_unit(d->id, 0x6a756467) < conf->judge_sample;
+}
+
 void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_request_t *cr,
                         const char *answer, apr_size_t len)
 {
@@ -113,14 +124,8 @@ void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_re
     verdict_job_t *job;
     apr_pool_t *p;
 
-    if (!J || !conf->judge_model || !d->chosen) return;
-    if (conf->judge_routes
-        && (d->pinned || !apr_hash_get(conf->judge_routes, d->route, APR_HASH_KEY_STRING))) {
-        return;
-    }
-    /* the decision's id decides, so a replayed request is judged alike */
-    if (fl_hash_unit(d->id, 0x6a756467) >= conf->judge_sample) return;
-    if (len > MAX_JUDGED_BYTES || apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
+    if (!floopy_judge_wants(r, d)) return;
+    if (len > FLOOPY_JUDGE_MAX_BYTES || apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
         return;
     }
     job = apr_pcalloc(p, sizeof(*job));

@@ -180,6 +180,9 @@ typedef struct fl_chat_request_t fl_chat_request_t;
 apr_status_t floopy_judge_start(floopy_judge_t **pJ, apr_pool_t *pchild, server_rec *s,
                                 floopy_proc_t *proc);
 /* Queues a sampled share of answered requests for judging; never blocks the request. */
+/* Whether the decision is in the judge's sample (configured, its route, the draw from its id). */
+int floopy_judge_wants(request_rec *r, const fl_decision_t *d);
+#define FLOOPY_JUDGE_MAX_BYTES (256 * 1024)   /* a longer conversation or answer is not judged */
 void floopy_judge_offer(request_rec *r, const fl_decision_t *d, const fl_chat_request_t *cr,
                         const char *answer, apr_size_t len);
 /* A job for the thread: run(s, pool, baton) is called there, then pool is destroyed. pool must

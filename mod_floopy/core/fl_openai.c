@@ -3,6 +3,7 @@
 
 #include "fl_openai.h"
 #include "fl_json.h"
+#include "fl_buf.h"
 
 static fl_error_t *type_error(apr_pool_t *p, const char *param, const char *want)
 {
@@ -243,4 +244,59 @@ fl_error_t *fl_openai_map_upstream_error(apr_pool_t *p, const char *provider, in
     }
     json_decref(root);
     return e;
+}
+
+/* --- a streamed answer's text -------------------------------------------------------------- */
+
+struct fl_stream_text_t {
+    fl_buf_t *text;
+    int over;                    /* it went past max: no answer */
+    const char *finish;          /* choices[0].finish_reason, once seen */
+    apr_pool_t *p;
+};
+
+fl_stream_text_t *fl_stream_text_create(apr_pool_t *p, apr_size_t max)
+{
+    fl_stream_text_t *t = apr_pcalloc(p, sizeof(*t));
+    t->text = fl_buf_create(p, max);
+    t->p = p;
+    return t;
+}
+
+void fl_stream_text_feed(fl_stream_text_t *t, const char *chunk, apr_size_t len)
+{
+    json_t *c, *choice, *content;
+    const char *s;
+    if (t->over || !(c = json_loadb(chunk, len, 0, NULL))) return;
+    choice = json_array_get(json_object_get(c, "choices"), 0);
+    content = json_object_get(json_object_get(choice, "delta"), "content");
+    if (json_is_string(content) && fl_buf_append(t->text, json_string_value(content),
+                                                 json_string_length(content)) != APR_SUCCESS) {
+        t->over = 1;
+    }
+    if ((s = json_string_value(json_object_get(choice, "finish_reason")))) {
+        t->finish = apr_pstrdup(t->p, s);
+    }
+    json_decref(c);
+}
+
+const char *fl_stream_text_answer(fl_stream_text_t *t, apr_pool_t *p, apr_size_t *len)
+{
+    json_t *o, *choice, *msg;
+    const char *out;
+    if (t->over || !t->text->len) return NULL;
+    msg = json_object();
+    json_object_set_new(msg, "role", json_string("assistant"));
+    json_object_set_new(msg, "content", json_stringn(t->text->data, t->text->len));
+    choice = json_object();
+    json_object_set_new(choice, "index", json_integer(0));
+    json_object_set_new(choice, "message", msg);
+    json_object_set_new(choice, "finish_reason", t->finish ? json_string(t->finish) : json_null());
+    o = json_object();
+    json_object_set_new(o, "object", json_string("chat.completion"));
+    json_object_set_new(o, "choices", json_array());
+    json_array_append_new(json_object_get(o, "choices"), choice);
+    out = fl_json_dump(p, o, 1);
+    *len = strlen(out);
+    return out;
 }

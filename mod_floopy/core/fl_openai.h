@@ -46,6 +46,16 @@ fl_chunk_kind_e fl_openai_stream_chunk(apr_pool_t *p, const char *data, apr_size
                                        int strip_usage, fl_usage_t *usage,
                                        const char **out, apr_size_t *outlen);
 
+/* A streamed answer's text gathered from the OpenAI chunks the client got (choices[0]'s
+ * delta.content), so that it can be judged as a whole answer afterwards. Past max bytes it stops
+ * gathering and has no answer to give. */
+typedef struct fl_stream_text_t fl_stream_text_t;
+fl_stream_text_t *fl_stream_text_create(apr_pool_t *p, apr_size_t max);
+void fl_stream_text_feed(fl_stream_text_t *t, const char *chunk, apr_size_t len);
+/* The text as a chat.completion body with one assistant message; NULL when the stream carried
+ * no text (tool calls only) or more than max. */
+const char *fl_stream_text_answer(fl_stream_text_t *t, apr_pool_t *p, apr_size_t *len);
+
 /* Maps an upstream error answer to the client's error (status and OpenAI body). */
 fl_error_t *fl_openai_map_upstream_error(apr_pool_t *p, const char *provider, int status,
                                          apr_table_t *headers, const char *body,

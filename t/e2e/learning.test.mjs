@@ -4,7 +4,9 @@
 // mock/mock-large, then mock/mock-mid and mock/mock-small; every answer on it is judged.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { admin, chat, createOrg, dbQuery, getDecision, nonce, request, sleep } from './lib.mjs';
+import {
+  admin, chat, createOrg, dbQuery, getDecision, mockRequestsWith, nonce, request, sleep, sse,
+} from './lib.mjs';
 
 const explain = (key, model = 'learn', headers = {}) =>
   request('POST', '/v1/routing/explain', { key, body: { model, messages: [{ role: 'user', content: 'x' }] }, headers });
@@ -125,6 +127,33 @@ test('the judge scores a sampled answer off the request path; its scores show on
   const bad = await session(key, 1, 'judge me [score:bad]');
   await sleep(600);
   assert.deepEqual((await getDecision(key, bad.ids[0])).outcomes.judge, []);
+});
+
+test('a streamed answer is judged as the message its chunks add up to', async () => {
+  const { clientKey: key } = await createOrg('pro');
+  const marker = nonce('streamed');
+  const text = `stream me ${marker} [score:6]`;
+  const s = await sse(key, { model: 'learn', stream: true, messages: [{ role: 'user', content: text }] });
+  assert.equal(s.status, 200, s.text);
+  assert.ok(s.done, 'the stream ended with [DONE]');
+  const said = s.events.map((e) => JSON.parse(e).choices?.[0]?.delta?.content ?? '').join('');
+  const id = s.headers.get('x-floopy-decision-id');
+  let d;
+  const deadline = Date.now() + 3000;
+  do {
+    d = await getDecision(key, id);
+    if (d.outcomes.judge.length) break;
+    await sleep(50);
+  } while (Date.now() < deadline);
+  assert.equal(d.stream, true);
+  assert.equal(d.outcomes.judge.length, 1, JSON.stringify(d.outcomes));
+  for (const k of ['relevance', 'coherence', 'helpfulness', 'safety']) assert.equal(d.outcomes.judge[0][k], 6, k);
+  // the judge was shown the whole answer the client read, not a piece of it
+  const asked = (await mockRequestsWith(marker)).filter((q) => String(q.body.model).includes('judge'));
+  assert.equal(asked.length, 1);
+  const shown = JSON.parse(asked[0].body.messages.at(-1).content);
+  assert.equal(shown.response, said);
+  assert.ok(said.includes(marker), said);
 });
 
 test('Day-0: priors alone never lift confidence over the cap, and a benchmark is capped', async () => {

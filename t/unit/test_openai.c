@@ -115,10 +115,53 @@ static void responses_and_errors(apr_pool_t *p)
     CHECK(e->status == 504);
 }
 
+/* A streamed answer read back as one message, as the judge reads a non-streamed one. */
+static void stream_text(apr_pool_t *p)
+{
+    static const char *const chunks[] = {
+        "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+        "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}",
+        "not json",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\u00e9\\n\"}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+        "{\"choices\":[],\"usage\":{\"prompt_tokens\":3}}",
+    };
+    fl_stream_text_t *t = fl_stream_text_create(p, 64), *tools, *small;
+    const char *answer;
+    apr_size_t len = 0;
+    json_t *o;
+    size_t i;
+    for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+        fl_stream_text_feed(t, chunks[i], strlen(chunks[i]));
+    }
+    answer = fl_stream_text_answer(t, p, &len);
+    CHECK(answer && len == strlen(answer));
+    o = answer ? json_loads(answer, 0, NULL) : NULL;
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_array_get(
+        json_object_get(o, "choices"), 0), "message"), "content")), "Hello \xc3\xa9\n");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(o, "choices"), 0),
+                                                "finish_reason")), "stop");
+    json_decref(o);
+    /* tool calls only: no text to judge */
+    tools = fl_stream_text_create(p, 64);
+    {
+        const char *tc = "{\"choices\":[{\"delta\":{\"tool_calls\":[]}}]}";
+        fl_stream_text_feed(tools, tc, strlen(tc));
+    }
+    CHECK(fl_stream_text_answer(tools, p, &len) == NULL);
+    /* past the cap: none either, rather than half an answer */
+    small = fl_stream_text_create(p, 4);
+    fl_stream_text_feed(small, chunks[1], strlen(chunks[1]));
+    fl_stream_text_feed(small, chunks[3], strlen(chunks[3]));
+    CHECK(fl_stream_text_answer(small, p, &len) == NULL);
+}
+
 void test_openai(apr_pool_t *p)
 {
     requests(p);
     upstream_body(p);
     chunks(p);
     responses_and_errors(p);
+    stream_text(p);
 }
