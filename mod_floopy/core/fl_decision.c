@@ -27,7 +27,7 @@ fl_decision_t *fl_decision_create(apr_pool_t *p, apr_time_t now)
     d->created = now;
     d->alternatives = apr_array_make(p, 4, sizeof(fl_alternative_t));
     d->signals = fl_json_pool_own(p, json_object());
-    d->constraints = fl_json_pool_own(p, json_object());
+    d->constraints = "{}";
     d->attempts = fl_json_pool_own(p, json_array());
     d->phase = "day0";
     d->status = "ok";
@@ -89,6 +89,21 @@ static json_t *alternatives_json(const fl_decision_t *d)
     return a;
 }
 
+const char *fl_decision_signals_text(apr_pool_t *p, const fl_decision_t *d)
+{
+    apr_size_t n;
+    const char *rest;
+    if (!d->candidates || !(rest = fl_json_members(p, d->signals, &n))) {
+        return fl_json_dump(p, d->signals, 0);
+    }
+    return apr_pstrcat(p, "{\"candidates\":", d->candidates, n ? "," : "", rest, "}", NULL);
+}
+
+json_t *fl_decision_signals(apr_pool_t *p, const fl_decision_t *d)
+{
+    return fl_json_pool_own(p, json_loads(fl_decision_signals_text(p, d), 0, NULL));
+}
+
 void fl_decision_row_args(apr_pool_t *p, const fl_decision_t *d, const char **args)
 {
     double cost = fl_cost_usd(&d->price, &d->usage);
@@ -103,8 +118,8 @@ void fl_decision_row_args(apr_pool_t *p, const fl_decision_t *d, const char **ar
     args[FL_COL_MODEL] = d->chosen ? d->chosen->name : NULL;
     args[FL_COL_SCORE] = d->chosen ? apr_psprintf(p, "%.6f", d->chosen_score) : NULL;
     args[FL_COL_ALTS] = fl_json_dump(p, alternatives_json(d), 1);
-    args[FL_COL_SIGNALS] = fl_json_dump(p, d->signals, 0);
-    args[FL_COL_CONSTRAINTS] = fl_json_dump(p, d->constraints, 0);
+    args[FL_COL_SIGNALS] = fl_decision_signals_text(p, d);
+    args[FL_COL_CONSTRAINTS] = d->constraints ? d->constraints : "{}";
     args[FL_COL_CONFIDENCE] = apr_psprintf(p, "%.6f", d->confidence);
     args[FL_COL_PHASE] = d->phase;
     args[FL_COL_STATUS] = d->status;

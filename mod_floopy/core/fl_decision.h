@@ -36,8 +36,10 @@ typedef struct fl_decision_t {
     const fl_model_t *chosen;    /* NULL when nothing could be chosen */
     double chosen_score;
     apr_array_header_t *alternatives; /* fl_alternative_t */
-    json_t *signals;             /* owned by the decision's pool */
-    json_t *constraints;
+    json_t *signals;             /* owned by the decision's pool; without candidates */
+    const char *candidates;      /* signals.candidates as JSON text (the router renders it:
+                                  * fl_router.c), NULL when there are none */
+    const char *constraints;     /* JSON text (the router renders it: fl_router.c) */
     double confidence;           /* 0..1 */
     const char *phase;
     const char *status;
@@ -74,6 +76,11 @@ int fl_usage_from_openai(fl_usage_t *u, const json_t *usage);
 /* USD for the usage at the prices; -1 when unpriced or usage unknown. Cached prompt tokens are
  * priced at the cached rate. */
 double fl_cost_usd(const fl_price_t *price, const fl_usage_t *u);
+
+/* The signals as stored: candidates first, then the members of d->signals. */
+const char *fl_decision_signals_text(apr_pool_t *p, const fl_decision_t *d);
+/* The same as one object, owned by p, for what reads the signals back. */
+json_t *fl_decision_signals(apr_pool_t *p, const fl_decision_t *d);
 
 /* Fills args[FL_DECISION_NCOLS] with SQL parameter strings (NULL for SQL NULL). */
 void fl_decision_row_args(apr_pool_t *p, const fl_decision_t *d, const char **args);

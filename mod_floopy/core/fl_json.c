@@ -28,6 +28,19 @@ size_t fl_json_dumpb(const json_t *v, char *buf, size_t size)
     return json_dumpb(v, buf, size, DUMP_FLAGS);
 }
 
+char *fl_json_members(apr_pool_t *p, const json_t *obj, apr_size_t *len)
+{
+    char local[2048], *buf = local;
+    size_t n = fl_json_dumpb(obj, local, sizeof(local));
+    if (n > sizeof(local)) {
+        buf = apr_palloc(p, n);
+        n = fl_json_dumpb(obj, buf, n);
+    }
+    if (n < 2) return NULL;
+    *len = n - 2;
+    return apr_pstrmemdup(p, buf + 1, *len);
+}
+
 const char *fl_json_str(const json_t *obj, const char *key, const char *dflt)
 {
     json_t *v = json_object_get(obj, key);

@@ -15,6 +15,11 @@ int fl_json_dump_cb(const json_t *v, json_dump_callback_t cb, void *data);
  * useful was written), 0 on failure. */
 size_t fl_json_dumpb(const json_t *v, char *buf, size_t size);
 
+/* obj serialised as fl_json_dump does, less its braces, into p: a run of members that joins
+ * others with a comma into one object ("" for an empty object). *len gets its length; NULL when
+ * Jansson fails. */
+char *fl_json_members(apr_pool_t *p, const json_t *obj, apr_size_t *len);
+
 /* The string at key, or dflt when absent or not a string. */
 const char *fl_json_str(const json_t *obj, const char *key, const char *dflt);
 

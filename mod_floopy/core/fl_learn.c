@@ -1,6 +1,8 @@
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 #include <apr_strings.h>
+#include <apr_atomic.h>
 
 #include "fl_learn.h"
 #include "fl_rng.h"
@@ -139,7 +141,20 @@ struct fl_snapshot_t {
     apr_hash_t *models;          /* model -> model_prior_t */
     apr_hash_t *opted_out;       /* org -> "" */
     apr_hash_t *org_model;       /* "org\x1fmodel" -> fl_quality_t: what the org puts in a pool */
+    void *volatile *memo;        /* MEMO_SLOTS: fl_snapshot_memo */
 };
+
+/* Enough for the candidates a child routes to in one refresh period; more share slots, and
+ * what does not fit is rendered again per decision (correct, only slower). */
+#define MEMO_SLOTS 1024
+
+static apr_status_t memo_free(void *data)
+{
+    fl_snapshot_t *s = data;
+    int i;
+    for (i = 0; i < MEMO_SLOTS; i++) free(s->memo[i]);
+    return APR_SUCCESS;
+}
 
 fl_snapshot_t *fl_snapshot_create(apr_pool_t *p, const fl_policy_t *pol)
 {
@@ -150,6 +165,8 @@ fl_snapshot_t *fl_snapshot_create(apr_pool_t *p, const fl_policy_t *pol)
     s->models = apr_hash_make(p);
     s->opted_out = apr_hash_make(p);
     s->org_model = apr_hash_make(p);
+    s->memo = apr_pcalloc(p, sizeof(void *) * MEMO_SLOTS);
+    apr_pool_cleanup_register(p, s, memo_free, apr_pool_cleanup_null);
     return s;
 }
 
@@ -294,6 +311,18 @@ void fl_snapshot_arm(const fl_snapshot_t *s, const char *org, const char *route,
         out->bench = m->bench;
         pool_for(s, m, org, model, out);
     }
+}
+
+const void *fl_snapshot_memo(const fl_snapshot_t *s, apr_uint64_t hash)
+{
+    /* a slot is written once, by CAS after its block is complete, so a reader that sees the
+     * pointer sees the block */
+    return s->memo[hash % MEMO_SLOTS];
+}
+
+int fl_snapshot_memo_keep(const fl_snapshot_t *s, apr_uint64_t hash, void *block)
+{
+    return apr_atomic_casptr((volatile void **)&s->memo[hash % MEMO_SLOTS], block, NULL) == NULL;
 }
 
 const fl_quality_t *fl_snapshot_own(const fl_snapshot_t *s, const char *org, const char *route,

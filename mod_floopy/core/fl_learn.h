@@ -94,6 +94,14 @@ apr_int64_t fl_snapshot_arms(const fl_snapshot_t *s);
 /* The view of one candidate for one organisation (zeros where nothing is known). */
 void fl_snapshot_arm(const fl_snapshot_t *s, const char *org, const char *route,
                      const char *model, fl_arm_view_t *out);
+/* Renderings readers derive from a snapshot (the router's JSON of a candidate) and share while
+ * it lasts: a table of slots by the hash of what a rendering was made from; a slot is set once,
+ * from any thread, and what it holds is freed with the snapshot. A reader compares what it finds
+ * with what it needs (another rendering may share the slot). */
+const void *fl_snapshot_memo(const fl_snapshot_t *s, apr_uint64_t hash);
+/* Keeps block (malloc'd) in its slot unless the slot is taken: 1 when kept (the snapshot frees
+ * it), 0 when not (the caller still owns it). */
+int fl_snapshot_memo_keep(const fl_snapshot_t *s, apr_uint64_t hash, void *block);
 /* The organisation's own quality of a model on a route (NULL when none): to update it. */
 const fl_quality_t *fl_snapshot_own(const fl_snapshot_t *s, const char *org, const char *route,
                                     const char *model);

@@ -1,8 +1,11 @@
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
 #include <apr_strings.h>
 
 #include "fl_router.h"
+#include "fl_json.h"
 
 #define MIN_PRICED_REQUESTS 5    /* a rolling cost from fewer requests is too noisy to use */
 
@@ -25,7 +28,6 @@ typedef struct choice_t {
     int n;
     double rolling_cost;         /* the route's cost per request, the cost limit's base */
     double floor;                /* the quality max_regression asks for: default's mean - limit */
-    json_t *excluded;            /* constraint -> [model ids] */
     int exploring;               /* this decision is in the exploration share */
 } choice_t;
 
@@ -104,13 +106,10 @@ static void estimate(choice_t *ch)
     ch->rolling_cost = priced >= MIN_PRICED_REQUESTS ? cost_sum / priced : ch->c[0].cost;
 }
 
-static void exclude(choice_t *ch, cand_t *c, const char *by)
+/* The first limit that excludes a candidate is the one recorded. */
+static void exclude(cand_t *c, const char *by)
 {
-    json_t *list = json_object_get(ch->excluded, by);
-    if (c->excluded_by) return;
-    c->excluded_by = by;
-    if (!list) json_object_set_new(ch->excluded, by, list = json_array());
-    json_array_append_new(list, json_string(c->m->id));
+    if (!c->excluded_by) c->excluded_by = by;
 }
 
 /* A model's quality by its own evidence: its own mean and that mean's standard error; with no
@@ -155,18 +154,18 @@ static void apply_limits(choice_t *ch)
             own_estimate(c, &m, &se);
             /* never below 0: no quality is, and a floor under 0 is cleared by any */
             c->lower = fmax(0, m - ch->pol->regression_z * sqrt(se * se + se0 * se0));
-            if (c->lower < ch->floor) exclude(ch, c, "max_regression");
+            if (c->lower < ch->floor) exclude(c, "max_regression");
         }
         else if (i > 0 && l->max_regression >= 0 && !ch->exploring && c->mean < ch->floor) {
-            exclude(ch, c, "max_regression");
+            exclude(c, "max_regression");
         }
         if (l->max_cost_increase >= 0
             && c->cost > ch->rolling_cost * (1.0 + l->max_cost_increase / 100.0) + 1e-12) {
-            exclude(ch, c, "max_cost_increase");
+            exclude(c, "max_cost_increase");
         }
         if (i > 0 && l->confidence_threshold >= 0 && !ch->exploring
             && c->conf < l->confidence_threshold) {
-            exclude(ch, c, "confidence_threshold");
+            exclude(c, "confidence_threshold");
         }
     }
 }
@@ -212,26 +211,212 @@ static int pick(const choice_t *ch, int exploring, int *psticky)
     return best;
 }
 
-static json_t *candidate_json(const cand_t *c)
+/* --- what a decision records ------------------------------------------------------------
+ * Dumping the signals and constraints cost a decision more than choosing does, yet most of
+ * what they show stays put while a snapshot lasts. So each is rendered (by Jansson) from a key
+ * holding exactly the values it shows, and the rendering is kept with the snapshot
+ * (fl_snapshot_memo), found by the key and reused only for an equal one: whatever the values
+ * come from (the snapshot, live prices, limits), a decision shows what rendering it afresh
+ * would. A decision in steady state dumps only its own draw. */
+
+/* A rendering kept with the snapshot (one malloc'd block): its key, then its text. */
+typedef struct kept_t {
+    apr_size_t key_len, text_len;
+    char data[];                 /* key_len bytes of key, then the text and a NUL */
+} kept_t;
+
+typedef const char *render_fn(apr_pool_t *p, const void *key, apr_size_t *len);
+
+/* What render makes of key: the snapshot's rendering of an equal key when it has one, else one
+ * made now (and kept when the snapshot's slot for it is free). NULL when Jansson fails. */
+static const char *memo(apr_pool_t *p, const fl_snapshot_t *snap, const void *key,
+                        apr_size_t klen, render_fn *render, apr_size_t *len)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "model", json_string(c->m->id));
-    json_object_set_new(o, "phase", json_string(fl_phase_name(c->phase)));
-    json_object_set_new(o, "quality", json_real(c->mean));
-    json_object_set_new(o, "quality_sd", json_real(c->sd));
-    json_object_set_new(o, "observations", json_real(c->v.own.n));
-    json_object_set_new(o, "prior_benchmark", json_real(c->v.bench.n));
-    json_object_set_new(o, "prior_pooled", json_real(c->v.pool.n));
-    json_object_set_new(o, "cost_per_request_usd", json_real(c->cost));
-    json_object_set_new(o, "cost_source", json_string(c->cost_from_usage ? "usage" : "price"));
-    json_object_set_new(o, "latency_ms", c->v.usage.requests > 0
-                        ? json_real(c->v.usage.latency_ms / c->v.usage.requests) : json_null());
-    json_object_set_new(o, "sample", json_real(c->sample));
-    json_object_set_new(o, "utility", json_real(c->utility));
-    json_object_set_new(o, "confidence", json_real(c->conf));
-    json_object_set_new(o, "quality_lower_bound",
-                        c->lower >= 0 ? json_real(c->lower) : json_null());
-    return o;
+    const kept_t *kept = NULL;
+    apr_uint64_t h = 0;
+    const char *text;
+    kept_t *k;
+    if (snap) {
+        h = fl_hash64(key, klen, 0);
+        kept = fl_snapshot_memo(snap, h);
+        if (kept && kept->key_len == klen && !memcmp(kept->data, key, klen)) {
+            *len = kept->text_len;
+            return kept->data + klen;
+        }
+    }
+    if (!(text = render(p, key, len)) || kept || !snap) return text;
+    if ((k = malloc(sizeof(*k) + klen + *len + 1))) {
+        k->key_len = klen;
+        k->text_len = *len;
+        memcpy(k->data, key, klen);
+        memcpy(k->data + klen, text, *len + 1);
+        if (!fl_snapshot_memo_keep(snap, h, k)) free(k);
+    }
+    return text;
+}
+
+/* What a candidate's signals show besides its draw. Zeroed before it is filled: keys compare
+ * and hash as bytes. */
+typedef struct cand_key_t {
+    const fl_model_t *m;
+    double mean, sd, own_n, bench_n, pool_n, cost, latency, conf, lower;
+    int phase, cost_from_usage, has_latency, spare;
+} cand_key_t;
+
+static void cand_key(const cand_t *c, cand_key_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->m = c->m;
+    k->mean = c->mean;
+    k->sd = c->sd;
+    k->own_n = c->v.own.n;
+    k->bench_n = c->v.bench.n;
+    k->pool_n = c->v.pool.n;
+    k->cost = c->cost;
+    k->has_latency = c->v.usage.requests > 0;
+    k->latency = k->has_latency ? c->v.usage.latency_ms / c->v.usage.requests : 0;
+    k->conf = c->conf;
+    k->lower = c->lower;
+    k->phase = c->phase;
+    k->cost_from_usage = c->cost_from_usage;
+}
+
+/* The members before the draw and those after it, each run without braces, joined by a NUL. */
+static const char *cand_render(apr_pool_t *p, const void *key, apr_size_t *len)
+{
+    const cand_key_t *k = key;
+    json_t *head = json_object(), *tail = json_object();
+    const char *h, *t;
+    char *out = NULL;
+    apr_size_t hn, tn;
+    json_object_set_new(head, "model", json_string(k->m->id));
+    json_object_set_new(head, "phase", json_string(fl_phase_name(k->phase)));
+    json_object_set_new(head, "quality", json_real(k->mean));
+    json_object_set_new(head, "quality_sd", json_real(k->sd));
+    json_object_set_new(head, "observations", json_real(k->own_n));
+    json_object_set_new(head, "prior_benchmark", json_real(k->bench_n));
+    json_object_set_new(head, "prior_pooled", json_real(k->pool_n));
+    json_object_set_new(head, "cost_per_request_usd", json_real(k->cost));
+    json_object_set_new(head, "cost_source", json_string(k->cost_from_usage ? "usage" : "price"));
+    json_object_set_new(head, "latency_ms", k->has_latency ? json_real(k->latency) : json_null());
+    json_object_set_new(tail, "confidence", json_real(k->conf));
+    json_object_set_new(tail, "quality_lower_bound",
+                        k->lower >= 0 ? json_real(k->lower) : json_null());
+    if ((h = fl_json_members(p, head, &hn)) && (t = fl_json_members(p, tail, &tn))) {
+        out = apr_palloc(p, hn + tn + 2);
+        memcpy(out, h, hn + 1);
+        memcpy(out + hn + 1, t, tn + 1);
+        *len = hn + 1 + tn;
+    }
+    json_decref(head);
+    json_decref(tail);
+    return out;
+}
+
+/* signals.candidates: each candidate's rendering around its own draw (dumped by Jansson), as
+ * one array; only the brackets, braces and commas that join the runs are written here. */
+static const char *candidates_text(apr_pool_t *p, const choice_t *ch)
+{
+    struct iovec *vec = apr_palloc(p, sizeof(*vec) * (apr_size_t)(ch->n * 6 + 1));
+    json_t *draw = json_object(), *sample = json_real(0), *utility = json_real(0);
+    const char *out = NULL;
+    int i, nv = 0, ok = 1;
+    json_object_set(draw, "sample", sample);
+    json_object_set(draw, "utility", utility);
+#define PUT(s, n) (vec[nv].iov_base = (void *)(s), vec[nv++].iov_len = (n))
+    for (i = 0; i < ch->n && ok; i++) {
+        cand_key_t k;
+        apr_size_t len, hn, dn;
+        const char *text, *d;
+        cand_key(&ch->c[i], &k);
+        text = memo(p, ch->ctx->snap, &k, sizeof(k), cand_render, &len);
+        json_real_set(sample, ch->c[i].sample);
+        json_real_set(utility, ch->c[i].utility);
+        d = fl_json_members(p, draw, &dn);
+        if (!text || !d) {
+            ok = 0;
+            break;
+        }
+        hn = strlen(text);
+        PUT(i ? "},{" : "[{", i ? 3u : 2u);
+        PUT(text, hn);
+        PUT(",", 1);
+        PUT(d, dn);
+        PUT(",", 1);
+        PUT(text + hn + 1, len - hn - 1);
+    }
+    PUT("}]", 2);
+#undef PUT
+    if (ok) out = apr_pstrcatv(p, vec, (apr_size_t)nv, NULL);
+    json_decref(sample);
+    json_decref(utility);
+    json_decref(draw);
+    return out;
+}
+
+/* What the constraints show: the limits and what they judged with, and which candidate each
+ * excluded (in candidate order, as they were judged). */
+typedef struct limits_key_t {
+    double limit[3], floor, z, rolling;
+    int fell_back, n;
+    struct {
+        const fl_model_t *m;
+        const char *by;          /* one of apply_limits' constants, or NULL */
+    } c[];
+} limits_key_t;
+
+static const char *limits_render(apr_pool_t *p, const void *key, apr_size_t *len)
+{
+    static const char *const names[3] = { "max_regression", "max_cost_increase",
+                                          "confidence_threshold" };
+    const limits_key_t *k = key;
+    json_t *o = json_object(), *excluded = json_object();
+    const char *out;
+    int i;
+    for (i = 0; i < 3; i++) {
+        json_object_set_new(o, names[i], k->limit[i] >= 0 ? json_real(k->limit[i]) : json_null());
+    }
+    /* what max_regression's bound had to clear, and how wide the bound was drawn */
+    json_object_set_new(o, "quality_floor", k->limit[0] >= 0 ? json_real(k->floor) : json_null());
+    json_object_set_new(o, "regression_z", k->limit[0] >= 0 ? json_real(k->z) : json_null());
+    json_object_set_new(o, "rolling_cost_per_request_usd", json_real(k->rolling));
+    for (i = 0; i < k->n; i++) {
+        json_t *list;
+        if (!k->c[i].by) continue;
+        if (!(list = json_object_get(excluded, k->c[i].by))) {
+            json_object_set_new(excluded, k->c[i].by, list = json_array());
+        }
+        json_array_append_new(list, json_string(k->c[i].m->id));
+    }
+    json_object_set_new(o, "excluded", excluded);
+    json_object_set_new(o, "fell_back_to_default", json_boolean(k->fell_back));
+    out = fl_json_dump(p, o, 1);
+    *len = strlen(out);
+    return out;
+}
+
+static const char *constraints_text(apr_pool_t *p, const choice_t *ch, int fell_back)
+{
+    const fl_limits_t *l = &ch->ctx->limits;
+    apr_size_t size = sizeof(limits_key_t) + sizeof(((limits_key_t *)0)->c[0]) * (apr_size_t)ch->n;
+    limits_key_t *k = apr_pcalloc(p, size);
+    apr_size_t len;
+    int i;
+    k->limit[0] = l->max_regression;
+    k->limit[1] = l->max_cost_increase;
+    k->limit[2] = l->confidence_threshold;
+    if (l->max_regression >= 0) {
+        k->floor = ch->floor;
+        k->z = ch->pol->regression_z;
+    }
+    k->rolling = ch->rolling_cost;
+    k->fell_back = fell_back;
+    k->n = ch->n;
+    for (i = 0; i < ch->n; i++) {
+        k->c[i].m = ch->c[i].m;
+        k->c[i].by = ch->c[i].excluded_by;
+    }
+    return memo(p, ch->ctx->snap, k, size, limits_render, &len);
 }
 
 static int by_utility(const void *a, const void *b)
@@ -243,11 +428,9 @@ static int by_utility(const void *a, const void *b)
 
 static void fill(const choice_t *ch, int chosen, fl_decision_t *d)
 {
-    json_t *cands = json_array();
     int i;
     for (i = 0; i < ch->n; i++) {
         const cand_t *c = &ch->c[i];
-        json_array_append_new(cands, candidate_json(c));
         if (i == chosen) continue;
         fl_alternative_t *alt = apr_array_push(d->alternatives);
         alt->model = c->m;
@@ -259,26 +442,7 @@ static void fill(const choice_t *ch, int chosen, fl_decision_t *d)
     d->chosen_score = ch->c[chosen].utility;
     d->confidence = ch->c[chosen].conf;
     d->phase = fl_phase_name(ch->c[chosen].phase);
-    json_object_set_new(d->signals, "candidates", cands);
-}
-
-static void constraints_json(const choice_t *ch, int fell_back, fl_decision_t *d)
-{
-    const fl_limits_t *l = &ch->ctx->limits;
-    json_t *o = d->constraints;
-#define LIMIT(k) json_object_set_new(o, #k, l->k >= 0 ? json_real(l->k) : json_null())
-    LIMIT(max_regression);
-    LIMIT(max_cost_increase);
-    LIMIT(confidence_threshold);
-#undef LIMIT
-    /* what max_regression's bound had to clear, and how wide the bound was drawn */
-    json_object_set_new(o, "quality_floor",
-                        l->max_regression >= 0 ? json_real(ch->floor) : json_null());
-    json_object_set_new(o, "regression_z",
-                        l->max_regression >= 0 ? json_real(ch->pol->regression_z) : json_null());
-    json_object_set_new(o, "rolling_cost_per_request_usd", json_real(ch->rolling_cost));
-    json_object_set_new(o, "excluded", json_incref(ch->excluded));
-    json_object_set_new(o, "fell_back_to_default", json_boolean(fell_back));
+    d->candidates = candidates_text(d->alternatives->pool, ch);
 }
 
 void fl_router_choose(const fl_route_t *route, const fl_route_ctx_t *ctx, fl_decision_t *d)
@@ -292,7 +456,6 @@ void fl_router_choose(const fl_route_t *route, const fl_route_ctx_t *ctx, fl_dec
     ch.pol = ctx->snap ? fl_snapshot_policy(ctx->snap) : ctx->policy;
     ch.n = route->candidates->nelts;
     ch.c = apr_pcalloc(d->alternatives->pool, sizeof(cand_t) * ch.n);
-    ch.excluded = json_object();
     for (chosen = 0; chosen < ch.n; chosen++) {
         ch.c[chosen].m = APR_ARRAY_IDX(route->candidates, chosen, fl_model_t *);
     }
@@ -318,8 +481,7 @@ void fl_router_choose(const fl_route_t *route, const fl_route_ctx_t *ctx, fl_dec
     json_object_set_new(d->signals, "sticky", json_boolean(sticky));
     json_object_set_new(d->signals, "default", json_string(ch.c[0].m->id));
     json_object_set_new(d->signals, "cost_weight", json_real(ch.pol->cost_weight));
-    constraints_json(&ch, fell_back, d);
-    json_decref(ch.excluded);
+    d->constraints = constraints_text(d->alternatives->pool, &ch, fell_back);
 }
 
 void fl_router_pin(fl_model_t *m, fl_decision_t *d)

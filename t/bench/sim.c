@@ -43,6 +43,7 @@
 #include <apr_tables.h>
 
 #include "fl_router.h"
+#include "fl_json.h"
 
 #define ORG "org"
 #define ROUTE "auto"
@@ -197,15 +198,15 @@ static int listed(const json_t *excluded, const char *id)
 static void check_violations(run_t *r, const fl_decision_t *d, int chosen, result_t *res)
 {
     const fl_limits_t *l = &r->w->limits;
-    int fell_back = json_is_true(json_object_get(d->constraints, "fell_back_to_default"));
-    double rolling = json_real_value(json_object_get(d->constraints,
-                                                     "rolling_cost_per_request_usd"));
+    json_t *cons = fl_json_pool_own(d->alternatives->pool, json_loads(d->constraints, 0, NULL));
+    int fell_back = json_is_true(json_object_get(cons, "fell_back_to_default"));
+    double rolling = json_real_value(json_object_get(cons, "rolling_cost_per_request_usd"));
     const fl_quality_t *own = fl_snapshot_own(r->snap, ORG, ROUTE, r->models[chosen].id);
     if (fell_back) {
         res->fallbacks++;
         return;
     }
-    if (listed(json_object_get(d->constraints, "excluded"), r->models[chosen].id)) {
+    if (listed(json_object_get(cons, "excluded"), r->models[chosen].id)) {
         res->v_excluded++;
         res->v_by[chosen]++;
     }

@@ -109,7 +109,7 @@ static void routing(apr_pool_t *p, fl_catalog_t *c)
     CHECK(d->confidence == 0);
     CHECK_STR(d->phase, "day0");
     CHECK_STR(json_string_value(json_object_get(d->signals, "default")), "mock/large");
-    CHECK(json_array_size(json_object_get(d->signals, "candidates")) == 2);
+    CHECK(json_array_size(json_object_get(fl_decision_signals(p, d), "candidates")) == 2);
     CHECK(fl_catalog_add_route(c, p, "r-bad", bad, 2) != NULL);
     CHECK(fl_catalog_add_route(c, p, "r-ok", ok, 2) == NULL);
     route = apr_hash_get(c->routes, "r-ok", APR_HASH_KEY_STRING);

@@ -5,6 +5,7 @@
 #include "fl_test.h"
 #include "fl_catalog.h"
 #include "fl_router.h"
+#include "fl_json.h"
 
 typedef struct world_t {
     apr_pool_t *p;
@@ -254,6 +255,11 @@ static void pooling(world_t *w)
     fl_policy_defaults(&w->pol);
 }
 
+static json_t *constraints(world_t *w, const fl_decision_t *d)
+{
+    return fl_json_pool_own(w->p, json_loads(d->constraints, 0, NULL));
+}
+
 static const char *excluded(const fl_decision_t *d, const char *model)
 {
     int i;
@@ -280,7 +286,7 @@ static void limits(world_t *w)
     d = decide(w, s, "o", 3, &l, 0);
     CHECK_STR(excluded(d, "w/small"), "max_regression");
     CHECK_STR(d->chosen->id, "w/mid");
-    CHECK(json_array_size(json_object_get(json_object_get(d->constraints, "excluded"),
+    CHECK(json_array_size(json_object_get(json_object_get(constraints(w, d), "excluded"),
                                           "max_regression")) == 1);
     fl_limits_none(&l);
     l.max_cost_increase = 50;    /* rolling cost is mid's 0.0005/request; big costs far more */
@@ -294,8 +300,8 @@ static void limits(world_t *w)
     l.max_cost_increase = 0;     /* and now the default is too dear as well: all excluded */
     d = decide(w, s, "o", 3, &l, 0);
     CHECK_STR(d->chosen->id, "w/big");
-    CHECK(json_is_true(json_object_get(d->constraints, "fell_back_to_default")));
-    CHECK(json_real_value(json_object_get(d->constraints, "confidence_threshold")) == 0.99);
+    CHECK(json_is_true(json_object_get(constraints(w, d), "fell_back_to_default")));
+    CHECK(json_real_value(json_object_get(constraints(w, d), "confidence_threshold")) == 0.99);
 }
 
 /* max_regression judges a proven candidate by a lower bound of its own quality: a mean that
@@ -322,10 +328,10 @@ static void regression_bound(world_t *w)
             explored += !i && json_is_true(json_object_get(d->signals, "explored"));
         }
         d = decide(w, s, "o", 7000, &l, 0);
-        c = json_array_get(json_object_get(d->signals, "candidates"), 2);
+        c = json_array_get(json_object_get(fl_decision_signals(w->p, d), "candidates"), 2);
         CHECK_STR(json_string_value(json_object_get(c, "model")), "w/small");
         CHECK(json_real_value(json_object_get(c, "quality_lower_bound")) > 0);
-        CHECK(fabs(json_real_value(json_object_get(d->constraints, "quality_floor"))
+        CHECK(fabs(json_real_value(json_object_get(constraints(w, d), "quality_floor"))
                    - 0.81) < 1e-9);
         if (!i) {
             CHECK(json_real_value(json_object_get(c, "quality_lower_bound")) < 0.81);
@@ -349,10 +355,10 @@ static void regression_bound(world_t *w)
     fl_policy_defaults(&w->pol);
     /* an unset limit judges nothing and records no bound */
     d = decide(w, s, "o", 7000, NULL, 0);
-    c = json_array_get(json_object_get(d->signals, "candidates"), 2);
+    c = json_array_get(json_object_get(fl_decision_signals(w->p, d), "candidates"), 2);
     CHECK(json_is_null(json_object_get(c, "quality_lower_bound")));
-    CHECK(json_is_null(json_object_get(d->constraints, "quality_floor")));
-    CHECK(json_is_null(json_object_get(d->constraints, "regression_z")));
+    CHECK(json_is_null(json_object_get(constraints(w, d), "quality_floor")));
+    CHECK(json_is_null(json_object_get(constraints(w, d), "regression_z")));
 }
 
 /* confidence_threshold keeps a switch away from the default until enough evidence stands
@@ -400,6 +406,55 @@ static void sticky(world_t *w)
     CHECK(json_is_true(json_object_get(d->signals, "sticky")));
 }
 
+/* Text is exactly what Jansson dumps for what it parses to: joined runs make one document. */
+static int canonical(apr_pool_t *p, const char *text)
+{
+    json_t *v = json_loads(text, 0, NULL);
+    return v && !strcmp(fl_json_dump(p, v, 1), text);
+}
+
+/* The signals and constraints a snapshot keeps rendered read as rendering them afresh would:
+ * the same decision twice (the second from what the first kept), the kept rendering never shown
+ * for other values, and every document one Jansson dump. */
+static void rendering(world_t *w)
+{
+    fl_snapshot_t *s = fl_snapshot_create(w->p, &w->pol);
+    fl_usage_stat_t u = { 10, 10, 0.01, 12, 300 };
+    fl_decision_t *a, *b, *c;
+    const char *sa, *sb;
+    fl_limits_t l;
+    json_t *cand;
+    own(s, "o", "w/big", 200, 172);
+    own(s, "o", "w/small", 400, 336);
+    fl_snapshot_add_usage(s, "o", "auto", "w/big", &u);
+    fl_snapshot_finish(s);
+    a = decide(w, s, "o", 11, NULL, 0);
+    b = decide(w, s, "o", 11, NULL, 0);
+    sa = fl_decision_signals_text(w->p, a);
+    sb = fl_decision_signals_text(w->p, b);
+    CHECK_STR(sb, sa);
+    CHECK_STR(b->constraints, a->constraints);
+    CHECK(canonical(w->p, sa));
+    CHECK(canonical(w->p, a->constraints));
+    CHECK(json_array_size(json_object_get(fl_decision_signals(w->p, a), "candidates")) == 3);
+    /* another draw: only sample and utility differ */
+    c = decide(w, s, "o", 12, NULL, 0);
+    CHECK(strcmp(fl_decision_signals_text(w->p, c), sa) != 0);
+    CHECK(canonical(w->p, fl_decision_signals_text(w->p, c)));
+    /* a limit changes what the same arms show: never the kept rendering of other values */
+    fl_limits_none(&l);
+    l.max_regression = 5;
+    c = decide(w, s, "o", 11, &l, 0);
+    cand = json_array_get(json_object_get(fl_decision_signals(w->p, c), "candidates"), 2);
+    CHECK(json_real_value(json_object_get(cand, "quality_lower_bound")) > 0);
+    CHECK(json_real_value(json_object_get(constraints(w, c), "max_regression")) == 5);
+    CHECK(canonical(w->p, c->constraints));
+    /* without a snapshot nothing is kept, and it reads the same way */
+    c = decide(w, NULL, "o", 11, NULL, 0);
+    CHECK(canonical(w->p, fl_decision_signals_text(w->p, c)));
+    CHECK(canonical(w->p, c->constraints));
+}
+
 void test_router(apr_pool_t *p)
 {
     world_t w;
@@ -414,4 +469,5 @@ void test_router(apr_pool_t *p)
     regression_bound(&w);
     confidence_explores(&w);
     sticky(&w);
+    rendering(&w);
 }
