@@ -400,6 +400,7 @@ static const char *constraints_text(apr_pool_t *p, const choice_t *ch, int fell_
     const fl_limits_t *l = &ch->ctx->limits;
     apr_size_t size = sizeof(limits_key_t) + sizeof(((limits_key_t *)0)->c[0]) * (apr_size_t)ch->n;
     limits_key_t *k = apr_pcalloc(p, size);
+    const char *text;
     apr_size_t len;
     int i;
     k->limit[0] = l->max_regression;
@@ -416,7 +417,9 @@ static const char *constraints_text(apr_pool_t *p, const choice_t *ch, int fell_
         k->c[i].m = ch->c[i].m;
         k->c[i].by = ch->c[i].excluded_by;
     }
-    return memo(p, ch->ctx->snap, k, size, limits_render, &len);
+    /* a copy: the decision may outlive its hold on the snapshot that keeps the rendering */
+    text = memo(p, ch->ctx->snap, k, size, limits_render, &len);
+    return text ? apr_pstrmemdup(p, text, len) : NULL;
 }
 
 static int by_utility(const void *a, const void *b)
