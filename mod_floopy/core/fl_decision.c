@@ -375,18 +375,15 @@ static void emit(row_out_t *o, const char *s, size_t n)
  * cut off, so a run of members joins the line. */
 static void emit_members(row_out_t *o, apr_pool_t *p, const json_t *obj, int comma)
 {
-    char local[2048], *buf = local;
-    size_t n = fl_json_dumpb(obj, local, sizeof(local));
-    if (n > sizeof(local)) {
-        buf = apr_palloc(p, n);
-        n = fl_json_dumpb(obj, buf, n);
-    }
-    if (n < 2) {
+    char local[2048];
+    apr_size_t n;
+    const char *m = fl_json_members_in(p, obj, local, sizeof(local), &n);
+    if (!m) {
         o->failed = 1;
         return;
     }
     if (comma) emit(o, ",", 1);
-    emit(o, buf + 1, n - 2);
+    emit(o, m, n);
 }
 
 /* A stored document goes out as stored when it can: the writer dumped it with Jansson's compact

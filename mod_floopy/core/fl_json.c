@@ -28,17 +28,25 @@ size_t fl_json_dumpb(const json_t *v, char *buf, size_t size)
     return json_dumpb(v, buf, size, DUMP_FLAGS);
 }
 
-char *fl_json_members(apr_pool_t *p, const json_t *obj, apr_size_t *len)
+const char *fl_json_members_in(apr_pool_t *p, const json_t *obj, char *local, apr_size_t size,
+                               apr_size_t *len)
 {
-    char local[2048], *buf = local;
-    size_t n = fl_json_dumpb(obj, local, sizeof(local));
-    if (n > sizeof(local)) {
+    char *buf = local;
+    size_t n = fl_json_dumpb(obj, local, size);
+    if (n > size) {
         buf = apr_palloc(p, n);
         n = fl_json_dumpb(obj, buf, n);
     }
     if (n < 2) return NULL;
     *len = n - 2;
-    return apr_pstrmemdup(p, buf + 1, *len);
+    return buf + 1;
+}
+
+char *fl_json_members(apr_pool_t *p, const json_t *obj, apr_size_t *len)
+{
+    char local[2048];
+    const char *m = fl_json_members_in(p, obj, local, sizeof(local), len);
+    return m ? apr_pstrmemdup(p, m, *len) : NULL;
 }
 
 const char *fl_json_str(const json_t *obj, const char *key, const char *dflt)

@@ -19,6 +19,9 @@ size_t fl_json_dumpb(const json_t *v, char *buf, size_t size);
  * others with a comma into one object ("" for an empty object). *len gets its length; NULL when
  * Jansson fails. */
 char *fl_json_members(apr_pool_t *p, const json_t *obj, apr_size_t *len);
+/* The same without the copy: the members lie in local (size bytes) when they fit, else in p. */
+const char *fl_json_members_in(apr_pool_t *p, const json_t *obj, char *local, apr_size_t size,
+                               apr_size_t *len);
 
 /* The string at key, or dflt when absent or not a string. */
 const char *fl_json_str(const json_t *obj, const char *key, const char *dflt);
