@@ -43,7 +43,7 @@ cmd_deps() {
 }
 
 SOURCES() {
-  ls "$ROOT"/mod_floopy/core/*.c "$ROOT"/mod_floopy/*.c "$ROOT"/admin/*.c
+  ls "$ROOT"/mod_floopy/core/*.c "$ROOT"/mod_floopy/*.c "$ROOT"/mod_floopy/*/*.c "$ROOT"/admin/*.c | sort -u
 }
 
 cmd_build() {

@@ -4,8 +4,10 @@
 #include <apr_strings.h>
 #include <http_protocol.h>
 
-#include "mod_floopy.h"
-#include "floopy_store.h"
+#include "config/config.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "floopy_admin.h"
 #include "fl_json.h"
 #include "fl_util.h"
 
@@ -45,7 +47,14 @@ static json_t *key_json(apr_pool_t *p, const char **row)
 
 static int db_failed(request_rec *r)
 {
-    return floopy_fail(r, 500, "api_error", "internal_error", NULL, "the database refused the change");
+    return floopy_fail_as(r, FLOOPY_E_INTERNAL, NULL, "the database refused the change");
+}
+
+/* The admin handler acquired the request's connection before dispatching. */
+static admin_t admin_of(request_rec *r)
+{
+    admin_t a = { r, floopy_db_acquire(r) };
+    return a;
 }
 
 static int send_list(request_rec *r, apr_array_header_t *rows,
@@ -104,10 +113,10 @@ static const char *enum_field(json_t *body, const char *key, const char *const *
     return NULL;
 }
 
-static int org_create(admin_t *a)
+static int org_create(request_rec *r, const floopy_principal_t *who, const char *const *arg)
 {
+    admin_t a_ = admin_of(r), *a = &a_;
     static const char *const plans[] = { "free", "pro", "enterprise", NULL };
-    request_rec *r = a->r;
     json_t *body;
     fl_error_t *e = NULL;
     const char *name, *plan, *args[5];
@@ -144,14 +153,14 @@ static const char **org_row(admin_t *a, const char *org_id)
 
 static int no_such(request_rec *r, const char *what)
 {
-    return floopy_fail(r, 404, "not_found_error", "not_found", "id",
-                       apr_psprintf(r->pool, "no such %s", what));
+    return floopy_fail_as(r, FLOOPY_E_NOT_FOUND, "id", what);
 }
 
-static int key_create(admin_t *a, const char *org_id)
+static int key_create(request_rec *r, const floopy_principal_t *who, const char *const *arg)
 {
+    admin_t a_ = admin_of(r), *a = &a_;
+    const char *org_id = arg[0];
     static const char *const roles[] = { "client", "admin", NULL };
-    request_rec *r = a->r;
     json_t *body, *out;
     fl_error_t *e = NULL;
     const char *role, *name, *secret, *args[7];
@@ -184,9 +193,10 @@ static int key_create(admin_t *a, const char *org_id)
     return floopy_send_json(r, 201, out);
 }
 
-static int key_revoke(admin_t *a, const char *key_id)
+static int key_revoke(request_rec *r, const floopy_principal_t *who, const char *const *arg)
 {
-    request_rec *r = a->r;
+    admin_t a_ = admin_of(r), *a = &a_;
+    const char *key_id = arg[0];
     apr_array_header_t *rows;
     const char *args[2], **row;
     apr_status_t rv;
@@ -216,10 +226,11 @@ static int key_revoke(admin_t *a, const char *key_id)
 
 /* PATCH /organizations/{id} {"plan"?, "pooling_opt_out"?}: the keys of the organisation see a
  * new plan within FloopyKeyCacheTTL. */
-static int org_update(admin_t *a, const char *org_id)
+static int org_update(request_rec *r, const floopy_principal_t *who, const char *const *arg)
 {
+    admin_t a_ = admin_of(r), *a = &a_;
+    const char *org_id = arg[0];
     static const char *const plans[] = { "free", "pro", "enterprise", NULL };
-    request_rec *r = a->r;
     const char **row = org_row(a, org_id), *args[3], *after_row[5];
     json_t *body, *opt;
     fl_error_t *e = NULL;
@@ -254,9 +265,10 @@ static int org_update(admin_t *a, const char *org_id)
 
 /* POST /keys/{id}/rotate: a new secret under a new key id with the same organisation, role and
  * name; the old key is revoked in the same transaction. The new secret is shown this once. */
-static int key_rotate(admin_t *a, const char *key_id)
+static int key_rotate(request_rec *r, const floopy_principal_t *who, const char *const *arg)
 {
-    request_rec *r = a->r;
+    admin_t a_ = admin_of(r), *a = &a_;
+    const char *key_id = arg[0];
     apr_array_header_t *rows;
     const char *get[1] = { key_id }, **old, *secret, *ins[7], *rev[2];
     char id[FL_UUID_LEN + 1], hash[FL_SHA256_HEX_LEN + 1];
@@ -306,53 +318,39 @@ static int list_rows(admin_t *a, const char *label, int nargs, const char **args
     return send_list(a->r, rows, conv);
 }
 
-static int method_not_allowed(request_rec *r)
+static int org_list(request_rec *r, const floopy_principal_t *who, const char *const *arg)
 {
-    return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
-                       "that method is not allowed here");
+    admin_t a = admin_of(r);
+    return list_rows(&a, FLOOPY_SQL_ORG_LIST, 0, NULL, org_json);
 }
 
-/* /organizations[/{id}[/keys]], /keys/{id}/revoke, /keys/{id}/rotate */
-static int admin_dispatch(admin_t *a, const char *path)
+static int org_get(request_rec *r, const floopy_principal_t *who, const char *const *arg)
 {
-    request_rec *r = a->r;
-    int post = r->method_number == M_POST, get = r->method_number == M_GET;
-    if (!strcmp(path, "/organizations")) {
-        if (post) return org_create(a);
-        if (get) return list_rows(a, FLOOPY_SQL_ORG_LIST, 0, NULL, org_json);
-        return method_not_allowed(r);
-    }
-    if (!strncmp(path, "/organizations/", 15)) {
-        const char *rest = path + 15, *slash = strchr(rest, '/');
-        const char *org = slash ? apr_pstrmemdup(r->pool, rest, (apr_size_t)(slash - rest)) : rest;
-        if (slash && !strcmp(slash, "/keys")) {
-            if (post) return key_create(a, org);
-            if (!get) return method_not_allowed(r);
-            if (!org_row(a, org)) return no_such(r, "organization");
-            return list_rows(a, FLOOPY_SQL_KEY_LIST, 1, &org, key_json);
-        }
-        if (!slash) {
-            const char **row;
-            if (r->method_number == M_PATCH) return org_update(a, org);
-            if (!get) return method_not_allowed(r);
-            if (!(row = org_row(a, org))) return no_such(r, "organization");
-            return floopy_send_json(r, 200, org_json(r->pool, row));
-        }
-    }
-    if (!strncmp(path, "/keys/", 6)) {
-        const char *rest = path + 6, *slash = strchr(rest, '/');
-        if (slash && !strcmp(slash, "/revoke")) {
-            if (!post) return method_not_allowed(r);
-            return key_revoke(a, apr_pstrmemdup(r->pool, rest, (apr_size_t)(slash - rest)));
-        }
-        if (slash && !strcmp(slash, "/rotate")) {
-            if (!post) return method_not_allowed(r);
-            return key_rotate(a, apr_pstrmemdup(r->pool, rest, (apr_size_t)(slash - rest)));
-        }
-    }
-    return floopy_fail(r, 404, "invalid_request_error", "unknown_url", NULL,
-                       apr_psprintf(r->pool, "no admin endpoint at %s %s", r->method, path));
+    admin_t a = admin_of(r);
+    const char **row = org_row(&a, arg[0]);
+    if (!row) return no_such(r, "organization");
+    return floopy_send_json(r, 200, org_json(r->pool, row));
 }
+
+static int key_list(request_rec *r, const floopy_principal_t *who, const char *const *arg)
+{
+    admin_t a = admin_of(r);
+    if (!org_row(&a, arg[0])) return no_such(r, "organization");
+    return list_rows(&a, FLOOPY_SQL_KEY_LIST, 1, (const char **)arg, key_json);
+}
+
+/* The deployment's admin token reaches every endpoint; no organisation key reaches any. */
+static const floopy_endpoint_t ADMIN_ENDPOINTS[] = {
+    { M_POST, "/organizations", FLOOPY_ROLE_ANY, org_create, NULL },
+    { M_GET, "/organizations", FLOOPY_ROLE_ANY, org_list, NULL },
+    { M_GET, "/organizations/{id}", FLOOPY_ROLE_ANY, org_get, NULL },
+    { M_PATCH, "/organizations/{id}", FLOOPY_ROLE_ANY, org_update, NULL },
+    { M_POST, "/organizations/{id}/keys", FLOOPY_ROLE_ANY, key_create, NULL },
+    { M_GET, "/organizations/{id}/keys", FLOOPY_ROLE_ANY, key_list, NULL },
+    { M_POST, "/keys/{id}/revoke", FLOOPY_ROLE_ANY, key_revoke, NULL },
+    { M_POST, "/keys/{id}/rotate", FLOOPY_ROLE_ANY, key_rotate, NULL },
+    { 0, NULL, 0, NULL, NULL }
+};
 
 static fl_error_t *admin_auth(request_rec *r)
 {
@@ -373,7 +371,6 @@ static fl_error_t *admin_auth(request_rec *r)
 
 int floopy_admin_handler(request_rec *r)
 {
-    admin_t a;
     fl_error_t *e;
     if (!r->handler || strcmp(r->handler, "floopy-admin")) {
         return DECLINED;
@@ -385,10 +382,6 @@ int floopy_admin_handler(request_rec *r)
     if ((e = admin_auth(r))) {
         return floopy_send_error(r, e);
     }
-    a.r = r;
-    if (!(a.db = floopy_db_acquire(r))) {
-        return floopy_fail(r, 503, "service_unavailable", "database_unavailable", NULL,
-                           "the database cannot be reached; try again shortly");
-    }
-    return admin_dispatch(&a, floopy_path(r));
+    if (!floopy_db_acquire(r)) return floopy_fail_as(r, FLOOPY_E_UNAVAILABLE, NULL, NULL);
+    return floopy_dispatch(r, ADMIN_ENDPOINTS, NULL, floopy_path(r));
 }

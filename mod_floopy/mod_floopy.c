@@ -1,5 +1,6 @@
-/* mod_floopy: an OpenAI-compatible LLM gateway inside httpd. This file holds the module record,
- * the hooks and the routing of /v1 paths to their handlers. */
+/* mod_floopy: an OpenAI-compatible LLM gateway inside httpd. This file holds the module record
+ * and the hooks: start-up, each child's state, and the two handlers, which authenticate and hand
+ * the path to their endpoint tables (api/routes.c, admin/). */
 #define FLOOPY_MODULE_FILE
 #include <apr_strings.h>
 #include <apr_optional.h>
@@ -10,31 +11,35 @@
 #include <http_core.h>
 
 #include "mod_floopy.h"
+#include "config/config.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "shm/shm.h"
+#include "route/route.h"
+#include "jobs/jobs.h"
+#include "api/api.h"
+#include "floopy_admin.h"
 #include "fl_http.h"
 #include "fl_adapter.h"
 
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    floopy_srv_t *c = floopy_srv(s);
-    server_rec *v;
+    floopy_state_t *st;
 
     if (floopy_config_check(pconf, s) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    c->dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
-    c->dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
-    if (!c->dbd_open || !c->dbd_close) {
+    st = floopy_state_create(pconf, s);
+    st->dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    st->dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    if (!st->dbd_open || !st->dbd_close) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                      "FL004: mod_floopy needs mod_dbd: LoadModule dbd_module before it");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    for (v = s; v; v = v->next) {
-        floopy_srv_t *vc = floopy_srv(v);
-        vc->dbd_open = c->dbd_open;
-        vc->dbd_close = c->dbd_close;
-    }
-    if (floopy_breakers_create(pconf, ptemp, s) != APR_SUCCESS
-        || floopy_exports_create(pconf, s) != APR_SUCCESS) {
+    if (floopy_breakers_create(st, pconf, ptemp, s) != APR_SUCCESS
+        || floopy_export_slots_create(st, pconf, s) != APR_SUCCESS
+        || floopy_sticky_create(st, pconf, s) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* mod_dbd prepares these on every connection it opens for the main server. */
@@ -71,14 +76,13 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
 {
     floopy_srv_t *c = floopy_srv(s);
     floopy_proc_t *proc = apr_pcalloc(pchild, sizeof(*proc));
-    server_rec *v;
     apr_status_t rv;
 
     if ((rv = fl_http_create(&proc->http, pchild)) != APR_SUCCESS
         || (rv = floopy_keycache_create(&proc->keys, pchild, c->key_cache_ttl)) != APR_SUCCESS
         || (rv = floopy_prices_create(&proc->prices, pchild)) != APR_SUCCESS
         || (rv = floopy_writer_start(&proc->writer, pchild, s, proc->prices)) != APR_SUCCESS
-        || (rv = floopy_learn_start(&proc->learn, pchild, s)) != APR_SUCCESS) {
+        || (rv = floopy_router_start(&proc->router, pchild, s)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL006: child state could not be set up");
         return;
     }
@@ -86,13 +90,12 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL007: a provider's state could not be set up");
         return;
     }
-    if ((rv = floopy_judge_start(&proc->judge, pchild, s, proc)) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL008: the judge could not be started");
+    if ((rv = floopy_jobs_start(&proc->jobs, pchild, s)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "FL014: the background worker could not be "
+                     "started");
         return;
     }
-    for (v = s; v; v = v->next) {
-        floopy_srv(v)->proc = proc;
-    }
+    floopy_state(s)->proc = proc;
 }
 
 /* Nothing a Floopy handler serves lives on disk, so the per-request directory walk (a stat of
@@ -122,39 +125,6 @@ static int map_to_storage(request_rec *r)
     return DECLINED;
 }
 
-static int not_found(request_rec *r)
-{
-    return floopy_fail(r, 404, "invalid_request_error", "unknown_url", NULL,
-                       apr_psprintf(r->pool, "no endpoint at %s %s", r->method,
-                                    ap_escape_html(r->pool, r->uri)));
-}
-
-static int dispatch(request_rec *r, const floopy_principal_t *who, const char *path)
-{
-    if (!strcmp(path, "/chat/completions")) return floopy_handle_chat(r, who);
-    if (!strcmp(path, "/models")) return floopy_handle_models(r, who);
-    if (!strcmp(path, "/export/decisions")) return floopy_handle_export(r, who);
-    if (!strcmp(path, "/routing/explain")) return floopy_handle_explain(r, who);
-    if (!strcmp(path, "/feedback")) return floopy_handle_feedback(r, who);
-    if (!strcmp(path, "/constraints")) return floopy_handle_constraints(r, who);
-    if (!strcmp(path, "/reports/savings")) return floopy_handle_savings(r, who);
-    if (!strcmp(path, "/experiments") || !strncmp(path, "/experiments/", 13)) {
-        return floopy_handle_experiments(r, who, path + 12);
-    }
-    if (!strcmp(path, "/decisions") || !strcmp(path, "/audit-events")) {
-        if (r->method_number != M_GET) {
-            return floopy_fail(r, 405, "invalid_request_error", "method_not_allowed", NULL,
-                               "use GET");
-        }
-        return path[1] == 'd' ? floopy_handle_decision_list(r, who)
-                              : floopy_handle_audit_list(r, who);
-    }
-    if (!strncmp(path, "/decisions/", 11) && path[11] && !strchr(path + 11, '/')) {
-        return floopy_handle_decision(r, who, path + 11);
-    }
-    return not_found(r);
-}
-
 static int handler(request_rec *r)
 {
     floopy_principal_t *who = NULL;
@@ -163,14 +133,13 @@ static int handler(request_rec *r)
     if (!r->handler || strcmp(r->handler, "floopy")) {
         return DECLINED;
     }
-    if (!floopy_srv(r->server)->proc) {
-        return floopy_fail(r, 503, "service_unavailable", "not_ready", NULL,
-                           "the gateway failed to start in this process; see the error log");
+    if (!floopy_proc(r->server)) {
+        return floopy_fail_as(r, FLOOPY_E_NOT_READY, NULL, NULL);
     }
     if ((e = floopy_authenticate(r, &who))) {
         return floopy_send_error(r, e);
     }
-    return dispatch(r, who, floopy_path(r));
+    return floopy_dispatch(r, floopy_v1_endpoints, who, floopy_path(r));
 }
 
 static void register_hooks(apr_pool_t *p)

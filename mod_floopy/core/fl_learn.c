@@ -334,28 +334,40 @@ const fl_quality_t *fl_snapshot_own(const fl_snapshot_t *s, const char *org, con
 
 /* --- stickiness ---------------------------------------------------------------------------- */
 
+/* A slot is guarded by a sequence number (odd while a writer is in it), so the table needs no
+ * lock and can live in memory that several processes share: a reader that saw the number move
+ * reads again, a writer that finds it odd leaves the slot to the other writer. */
 typedef struct slot_t {
+    apr_uint32_t seq;
+    apr_uint32_t unused;
     apr_uint64_t key, model;
-    apr_time_t expires;
+    apr_int64_t expires;
 } slot_t;
 
 struct fl_sticky_t {
-    apr_thread_mutex_t *mutex;
-    slot_t *slots;
-    apr_size_t n;
-    apr_interval_time_t ttl;
+    apr_uint64_t n;
+    apr_int64_t ttl;
+    slot_t slots[];
 };
+
+apr_size_t fl_sticky_size(apr_size_t slots)
+{
+    return sizeof(fl_sticky_t) + sizeof(slot_t) * (slots ? slots : 1);
+}
+
+fl_sticky_t *fl_sticky_init(void *mem, apr_size_t slots, apr_interval_time_t ttl)
+{
+    fl_sticky_t *st = mem;
+    memset(mem, 0, fl_sticky_size(slots));
+    st->n = slots ? slots : 1;
+    st->ttl = ttl;
+    return st;
+}
 
 apr_status_t fl_sticky_create(fl_sticky_t **pst, apr_pool_t *p, apr_size_t slots,
                               apr_interval_time_t ttl)
 {
-    fl_sticky_t *st = apr_pcalloc(p, sizeof(*st));
-    apr_status_t rv = apr_thread_mutex_create(&st->mutex, APR_THREAD_MUTEX_DEFAULT, p);
-    if (rv != APR_SUCCESS) return rv;
-    st->n = slots ? slots : 1;
-    st->slots = apr_pcalloc(p, sizeof(slot_t) * st->n);
-    st->ttl = ttl;
-    *pst = st;
+    *pst = fl_sticky_init(apr_palloc(p, fl_sticky_size(slots)), slots, ttl);
     return APR_SUCCESS;
 }
 
@@ -370,12 +382,23 @@ static apr_uint64_t session_key(const char *org, const char *route, const char *
 apr_uint64_t fl_sticky_get(fl_sticky_t *st, const char *org, const char *route,
                            const char *session, apr_time_t now)
 {
-    apr_uint64_t key = session_key(org, route, session), model = 0;
+    apr_uint64_t key = session_key(org, route, session), k, model;
+    apr_int64_t expires;
     slot_t *sl = &st->slots[key % st->n];
-    apr_thread_mutex_lock(st->mutex);
-    if (sl->key == key && sl->expires > now) model = sl->model;
-    apr_thread_mutex_unlock(st->mutex);
-    return model;
+    apr_uint32_t seq;
+    int tries;
+    for (tries = 0; tries < 64; tries++) {
+        seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+        if (seq & 1) continue;
+        k = __atomic_load_n(&sl->key, __ATOMIC_RELAXED);
+        model = __atomic_load_n(&sl->model, __ATOMIC_RELAXED);
+        expires = __atomic_load_n(&sl->expires, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&sl->seq, __ATOMIC_RELAXED) == seq) {
+            return k == key && expires > now ? model : 0;
+        }
+    }
+    return 0;                    /* a slot in constant use: as if the session were new */
 }
 
 void fl_sticky_put(fl_sticky_t *st, const char *org, const char *route, const char *session,
@@ -383,11 +406,15 @@ void fl_sticky_put(fl_sticky_t *st, const char *org, const char *route, const ch
 {
     apr_uint64_t key = session_key(org, route, session);
     slot_t *sl = &st->slots[key % st->n];
+    apr_uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_RELAXED);
     /* a collision evicts the older session: it loses stickiness, never gets another's model
      * by mistake (the whole key is compared) */
-    apr_thread_mutex_lock(st->mutex);
-    sl->key = key;
-    sl->model = fl_hash64(model, strlen(model), 0);
-    sl->expires = now + st->ttl;
-    apr_thread_mutex_unlock(st->mutex);
+    if ((seq & 1) || !__atomic_compare_exchange_n(&sl->seq, &seq, seq + 1, 0, __ATOMIC_ACQUIRE,
+                                                  __ATOMIC_RELAXED)) {
+        return;                  /* another writer is in the slot: its session wins it */
+    }
+    __atomic_store_n(&sl->key, key, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->model, fl_hash64(model, strlen(model), 0), __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->expires, (apr_int64_t)(now + st->ttl), __ATOMIC_RELAXED);
+    __atomic_store_n(&sl->seq, seq + 2, __ATOMIC_RELEASE);
 }

@@ -109,6 +109,10 @@ const fl_quality_t *fl_snapshot_own(const fl_snapshot_t *s, const char *org, con
 /* --- stickiness: the model a session was routed to, so its one NPS credits that model ------ */
 typedef struct fl_sticky_t fl_sticky_t;
 
+/* Which model a session was given, in a fixed table of slots that needs no lock: it may live
+ * in memory several processes share (fl_sticky_init on fl_sticky_size bytes of it). */
+apr_size_t fl_sticky_size(apr_size_t slots);
+fl_sticky_t *fl_sticky_init(void *mem, apr_size_t slots, apr_interval_time_t ttl);
 apr_status_t fl_sticky_create(fl_sticky_t **pst, apr_pool_t *p, apr_size_t slots,
                               apr_interval_time_t ttl);
 /* The hash (fl_hash64 of the id) of the model the session was given on the route: 0 if none
