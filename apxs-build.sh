@@ -363,6 +363,7 @@ cmd_test() {
   cmd_deps
   cmd_build
   cmd_unit
+  node "$ROOT/t/lint/log-tags.mjs"
   cmd_fidelity
   node "$ROOT/t/e2e/run.mjs"
 }

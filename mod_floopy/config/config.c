@@ -368,7 +368,7 @@ apr_status_t floopy_config_check(apr_pool_t *p, server_rec *s)
             const fl_route_t *jr;
             if (fl_catalog_lookup(c->catalog, p, c->judge_id, &jr, &c->judge_model)
                 || !c->judge_model) {
-                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, v, "FL001: FloopyJudge %s: not a "
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, v, "FL015: FloopyJudge %s: not a "
                              "configured provider/model", c->judge_id);
                 return APR_EINVAL;
             }

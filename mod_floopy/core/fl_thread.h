@@ -7,6 +7,10 @@
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 
+/* Makes the mutex and the condition, then starts fn(thread, data); all in p. */
+apr_status_t fl_thread_start(apr_thread_mutex_t **pmutex, apr_thread_cond_t **pcond,
+                             apr_thread_t **pthread, apr_pool_t *p,
+                             apr_thread_start_t fn, void *data);
 /* Raises *stopping under mutex, wakes every waiter on cond and joins the thread. */
 void fl_thread_stop(apr_thread_mutex_t *mutex, apr_thread_cond_t *cond, int *stopping,
                     apr_thread_t *thread);

@@ -96,11 +96,7 @@ apr_status_t floopy_jobs_start(floopy_jobs_t **pJ, apr_pool_t *pchild, server_re
     J = apr_pcalloc(pchild, sizeof(*J));
     J->s = s;
     J->max = floopy_srv(s)->judge_queue;
-    if ((rv = apr_thread_mutex_create(&J->mutex, APR_THREAD_MUTEX_DEFAULT, pchild))
-        || (rv = apr_thread_cond_create(&J->cond, pchild))
-        || (rv = apr_thread_create(&J->thread, NULL, jobs_main, J, pchild))) {
-        return rv;
-    }
+    if ((rv = fl_thread_start(&J->mutex, &J->cond, &J->thread, pchild, jobs_main, J))) return rv;
     apr_pool_pre_cleanup_register(pchild, J, jobs_stop);
     *pJ = J;
     return APR_SUCCESS;

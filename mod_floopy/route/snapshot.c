@@ -253,11 +253,7 @@ apr_status_t floopy_router_start(floopy_router_t **pL, apr_pool_t *pchild, serve
     apr_status_t rv;
     L->s = s;
     L->conf = floopy_srv(s);
-    if ((rv = apr_thread_mutex_create(&L->mutex, APR_THREAD_MUTEX_DEFAULT, pchild))
-        || (rv = apr_thread_cond_create(&L->cond, pchild))
-        || (rv = apr_thread_create(&L->thread, NULL, snapshot_main, L, pchild))) {
-        return rv;
-    }
+    if ((rv = fl_thread_start(&L->mutex, &L->cond, &L->thread, pchild, snapshot_main, L))) return rv;
     apr_pool_pre_cleanup_register(pchild, L, snapshot_stop);
     *pL = L;
     return APR_SUCCESS;

@@ -112,15 +112,13 @@ apr_status_t floopy_export_reader_start(floopy_export_reader_t **prd, request_re
     apr_cpystrn(rd->after, args[1], sizeof(rd->after));
     rd->args[0] = args[0]; rd->args[1] = rd->after; rd->args[2] = args[2]; rd->args[3] = args[3];
     if ((rv = fl_pool_own_allocator(&rd->scratch, r->pool))
-        || (rv = fl_pool_own_allocator(&tp, r->pool))
-        || (rv = apr_thread_mutex_create(&rd->mu, APR_THREAD_MUTEX_DEFAULT, r->pool))
-        || (rv = apr_thread_cond_create(&rd->cond, r->pool))) {
+        || (rv = fl_pool_own_allocator(&tp, r->pool))) {
         return rv;
     }
     for (i = 0; i < NBATCH; i++) {
         if ((rv = fl_pool_own_allocator(&rd->ring[i].p, r->pool))) return rv;
     }
-    if ((rv = apr_thread_create(&rd->thread, NULL, reader_main, rd, tp))) return rv;
+    if ((rv = fl_thread_start(&rd->mu, &rd->cond, &rd->thread, tp, reader_main, rd))) return rv;
     apr_pool_pre_cleanup_register(r->pool, rd, reader_cleanup);
     *prd = rd;
     return APR_SUCCESS;

@@ -296,11 +296,7 @@ apr_status_t floopy_writer_start(floopy_writer_t **pw, apr_pool_t *pchild, serve
     w->prices = prices;
     w->interval = apr_time_from_msec(w->conf->writer_interval_ms);
     if ((rv = fl_pool_own_allocator(&w->pool, pchild)) != APR_SUCCESS) return rv;
-    if ((rv = apr_thread_mutex_create(&w->mutex, APR_THREAD_MUTEX_DEFAULT, pchild))
-        || (rv = apr_thread_cond_create(&w->cond, pchild))
-        || (rv = apr_thread_create(&w->thread, NULL, writer_main, w, pchild))) {
-        return rv;
-    }
+    if ((rv = fl_thread_start(&w->mutex, &w->cond, &w->thread, pchild, writer_main, w))) return rv;
     apr_pool_pre_cleanup_register(pchild, w, writer_stop);
     *pw = w;
     return APR_SUCCESS;

@@ -29,15 +29,20 @@ const PID_FILE = path.join(VAR, 'run', 'httpd.pid');
 const LOCK_FILE = path.join(VAR, 'run', 'e2e.lock');
 const MOCK_KEY = 'e2e-mock-provider-key';
 
-// Lines of error.log at warn level or worse that the suite provokes on purpose, as
-// { re: /FLnnn: …/, why: 'which test causes it' }. Keep it explicit and small. It is empty
-// because the module logs provider failures and client aborts below warn (FL100, debug).
+// Lines of error.log at warn level or worse that the suite provokes on purpose, keyed on the
+// message's tag (each tag names one message: t/lint/log-tags.mjs checks it), with the level it
+// is logged at and what in it must match: { tag, level, re, why }. Keep it explicit and small.
 const WHITELIST = [
-  // fallback.test.mjs opens deadb/cheap's circuit breaker on purpose
-  { re: /\[floopy:warn\].*FL030: circuit opened for deadb\/cheap/ },
-  // learning.test.mjs has the mock judge give a verdict that is not JSON, on purpose
-  { re: /\[floopy:warn\].*FL053: judge mock\/mock-judge gave no usable verdict/ },
+  { tag: 'FL030', level: 'warn', re: /circuit opened for deadb\/cheap/,
+    why: 'fallback.test.mjs opens deadb/cheap\'s circuit breaker on purpose' },
+  { tag: 'FL053', level: 'warn', re: /judge mock\/mock-judge gave no usable verdict/,
+    why: 'learning.test.mjs has the mock judge give a verdict that is not JSON' },
 ];
+
+function whitelisted(line) {
+  const m = /\[floopy:(\w+)\].*?(FL\d{3}): (.*)$/.exec(line);
+  return !!m && WHITELIST.some((w) => w.tag === m[2] && w.level === m[1] && w.re.test(m[3]));
+}
 
 const say = (...a) => process.stderr.write(`[e2e] ${a.join(' ')}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -167,7 +172,7 @@ function scanErrorLog() {
     const fatal = /Segmentation fault|exit signal|AddressSanitizer|double free|Assertion .* failed/.test(line);
     if (!lvl && !fatal) continue;
     seen++;
-    if (!fatal && WHITELIST.some((w) => w.re.test(line))) continue;
+    if (!fatal && whitelisted(line)) continue;
     bad.push(line);
   }
   return { bad, seen };
