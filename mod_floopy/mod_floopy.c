@@ -10,7 +10,7 @@
 #include <ap_expr.h>
 #include <http_core.h>
 
-#include "mod_floopy.h"
+#include "floopy_module.h"
 #include "config/config.h"
 #include "http/http.h"
 #include "store/store.h"

@@ -3,7 +3,7 @@
 #ifndef FLOOPY_CONFIG_H
 #define FLOOPY_CONFIG_H
 
-#include "mod_floopy.h"
+#include "floopy_module.h"
 #include "fl_catalog.h"
 #include "fl_learn.h"
 
@@ -26,7 +26,7 @@ typedef struct floopy_srv_t {
     /* resolved at start-up from the above */
     const char *admin_token_hash; /* SHA-256 of the admin token */
     fl_model_t *judge_model;
-    floopy_state_t *state;       /* not a directive: the one runtime state, see mod_floopy.h */
+    floopy_state_t *state;       /* not a directive: the one runtime state, see floopy_module.h */
 } floopy_srv_t;
 
 typedef struct floopy_dir_t {

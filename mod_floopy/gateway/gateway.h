@@ -22,6 +22,7 @@
 #include "fl_openai.h"
 
 typedef struct floopy_exchange_t floopy_exchange_t;
+typedef struct floopy_stage_t floopy_stage_t;
 
 /* The API a client spoke. */
 typedef struct floopy_ingress_t {
@@ -44,6 +45,8 @@ struct floopy_exchange_t {
     request_rec *r;
     const floopy_principal_t *who;
     const floopy_ingress_t *ingress;
+    const floopy_stage_t *const *stages;  /* the pipeline's, in order */
+    apr_size_t nstages;
     fl_chat_request_t *cr;       /* the internal request (NULL until it parsed) */
     const fl_route_t *route;     /* the route the client named, or NULL when it pinned a model */
     fl_model_t *pinned;
@@ -59,7 +62,7 @@ struct floopy_exchange_t {
 #define FLOOPY_STAGE_NEXT 0
 #define FLOOPY_STAGE_ANSWERED 1
 
-typedef struct floopy_stage_t {
+struct floopy_stage_t {
     const char *name;
     /* Before the call. FLOOPY_STAGE_ANSWERED when the stage answered the request itself (it
      * then ended the exchange with floopy_exchange_end); may be NULL. */
@@ -73,9 +76,9 @@ typedef struct floopy_stage_t {
                              apr_size_t *len);
     /* After the exchange ended and its decision was recorded; may be NULL. */
     void (*after)(floopy_exchange_t *x);
-} floopy_stage_t;
+};
 
-/* --- the pipeline (pipeline.c) --- */
+/* --- the pipeline (pipeline.c): the stages in order, and running them --- */
 /* Runs one model request of the ingress's API through every stage. */
 int floopy_gateway_run(request_rec *r, const floopy_principal_t *who,
                        const floopy_ingress_t *ingress);
@@ -85,6 +88,7 @@ int floopy_gateway_run(request_rec *r, const floopy_principal_t *who,
 fl_error_t *floopy_gateway_read(request_rec *r, const floopy_ingress_t *ingress,
                                 fl_chat_request_t **pcr, const fl_route_t **proute,
                                 fl_model_t **ppinned);
+/* --- the exchange (exchange.c) --- */
 /* Stamps the outcome on the decision and queues it for the writer; only the first call of an
  * exchange counts. e (may be NULL) is the error summary it keeps. */
 void floopy_exchange_end(floopy_exchange_t *x, const char *status, int http_status,

@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "mod_floopy.h"
+#include "floopy_module.h"
 #include "fl_error.h"
 
 /* What a valid key says about its bearer. */

@@ -5,7 +5,7 @@
 #ifndef FLOOPY_ROUTE_H
 #define FLOOPY_ROUTE_H
 
-#include "mod_floopy.h"
+#include "floopy_module.h"
 #include "fl_catalog.h"
 #include "fl_decision.h"
 #include "fl_error.h"

@@ -4,7 +4,7 @@
 #ifndef FLOOPY_SHM_H
 #define FLOOPY_SHM_H
 
-#include "mod_floopy.h"
+#include "floopy_module.h"
 #include "fl_breaker.h"
 #include "fl_catalog.h"
 

@@ -7,7 +7,7 @@
 #include <apr_dbd.h>
 #include <jansson.h>
 
-#include "mod_floopy.h"
+#include "floopy_module.h"
 #include "fl_catalog.h"
 #include "fl_decision.h"
 

@@ -1,16 +1,19 @@
-/* What every httpd-side file of mod_floopy needs: the module, and the state that lives beside the
- * configuration (what the parent sets up at start-up, and each child's own). Every area has a
- * header of its own, from the bottom up:
- *   config/   directives, their defaults and checks          http/    reading, answering, auth,
- *   store/    every SQL statement, the decision writer,                the endpoint table
- *             prices                                          route/   the router's snapshot,
- *   shm/      state shared by the children (breakers,                  choosing, crediting
- *             export slots, session stickiness)              jobs/    the child's background
- *   gateway/  a model request as a pipeline of stages                  work (judge, shadow)
- *   api/      one file per endpoint family of /v1
- * An area includes the headers of the areas below it, never above. core/ needs no httpd. */
-#ifndef MOD_FLOOPY_H
-#define MOD_FLOOPY_H
+/* The ground every httpd-side file of mod_floopy stands on: the module, and the state that lives
+ * beside the configuration (what the parent sets up at start-up, and each child's own). The
+ * areas, each with a header of its own, from the top down; an area includes the headers of the
+ * areas below it, never above:
+ *   mod_floopy.c  the module record and the hooks
+ *   api/          the /v1 endpoints besides model requests, one file per family; the table
+ *   gateway/      a model request as a pipeline of stages, ingress by ingress; the call
+ *   jobs/         the child's background work: the worker queue, the judge, shadow experiments
+ *   route/        the router's snapshot, choosing a model, crediting an outcome
+ *   http/         reading requests, answering in OpenAI's shape, API keys, the endpoint table
+ *   store/        every SQL statement, the decision writer, prices, an export's reader
+ *   shm/          what the children share: circuit breakers, export slots, session stickiness
+ *   config/       the directives
+ * core/ (providers, routing maths, the shared ground) needs no httpd and no glue. */
+#ifndef FLOOPY_MODULE_H
+#define FLOOPY_MODULE_H
 
 #include <httpd.h>
 #include <http_config.h>
