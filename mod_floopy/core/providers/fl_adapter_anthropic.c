@@ -9,7 +9,7 @@
 
 #include "fl_adapter.h"
 #include "fl_json.h"
-#include "fl_oai_build.h"
+#include "fl_chat_build.h"
 #include "fl_sse.h"
 
 #define DEFAULT_BASE "https://api.anthropic.com"

@@ -16,7 +16,7 @@
 #include "fl_adapter.h"
 #include "fl_eventstream.h"
 #include "fl_json.h"
-#include "fl_oai_build.h"
+#include "fl_chat_build.h"
 #include "fl_sigv4.h"
 
 #define MAX_EVENT_MESSAGE (8 * 1024 * 1024)

@@ -23,7 +23,7 @@
 #include <apr_strings.h>
 
 #include "fl_adapter.h"
-#include "fl_oai_build.h"
+#include "fl_chat_build.h"
 #include "fl_json.h"
 #include "fl_sse.h"
 

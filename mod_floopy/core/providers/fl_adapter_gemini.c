@@ -15,7 +15,7 @@
 #include "fl_adapter.h"
 #include "fl_gtoken.h"
 #include "fl_json.h"
-#include "fl_oai_build.h"
+#include "fl_chat_build.h"
 #include "fl_sse.h"
 
 #define MAX_SSE_EVENT (8 * 1024 * 1024)
