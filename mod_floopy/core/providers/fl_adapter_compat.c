@@ -464,27 +464,36 @@ static fl_error_t *compat_error(const fl_call_t *call, int status, apr_table_t *
                                         len);
 }
 
-#define PROFILE(type, vision, base, fix)                                                    \
-    { { type, vision, NULL, NULL, compat_configure, NULL, compat_prepare, compat_response,   \
-        compat_stream_open, compat_stream_feed, compat_error, NULL }, base, fix }
+/* Every profile is OpenAI's wire format through the same functions; a row says what differs. */
+#define COMPAT_ADAPTER(name, takes_images)                                                        \
+    .adapter = { .type = name, .vision = takes_images, .configure = compat_configure,             \
+                 .prepare = compat_prepare, .response = compat_response,                          \
+                 .stream_open = compat_stream_open, .stream_feed = compat_stream_feed,            \
+                 .error = compat_error }
 
 /* Base URLs as each provider's OpenAI-compatibility page gives them. vision = 0 only where
  * image input is documented as absent: DeepSeek's chat API takes text only, AI21's message
  * content is a string. */
 static const compat_profile_t profiles[] = {
-    PROFILE("deepseek", 0, "https://api.deepseek.com", deepseek_fix),
-    PROFILE("mistral", 1, "https://api.mistral.ai/v1", mistral_fix),
-    PROFILE("xai", 1, "https://api.x.ai/v1", xai_fix),
-    PROFILE("groq", 1, "https://api.groq.com/openai/v1", groq_fix),
-    PROFILE("cerebras", 1, "https://api.cerebras.ai/v1", cerebras_fix),
-    PROFILE("sambanova", 1, "https://api.sambanova.ai/v1", NULL),
-    PROFILE("together", 1, "https://api.together.ai/v1", NULL),
-    PROFILE("fireworks", 1, "https://api.fireworks.ai/inference/v1", NULL),
-    PROFILE("perplexity", 1, "https://api.perplexity.ai", perplexity_fix),
-    PROFILE("ai21", 0, "https://api.ai21.com/studio/v1", ai21_fix),
-    PROFILE("deepinfra", 1, "https://api.deepinfra.com/v1/openai", NULL),
-    PROFILE("nebius", 1, "https://api.tokenfactory.nebius.com/v1", NULL),
-    PROFILE("novita", 1, "https://api.novita.ai/openai", NULL),
+    { COMPAT_ADAPTER("deepseek", 0), .default_base = "https://api.deepseek.com",
+      .fix = deepseek_fix },
+    { COMPAT_ADAPTER("mistral", 1), .default_base = "https://api.mistral.ai/v1",
+      .fix = mistral_fix },
+    { COMPAT_ADAPTER("xai", 1), .default_base = "https://api.x.ai/v1", .fix = xai_fix },
+    { COMPAT_ADAPTER("groq", 1), .default_base = "https://api.groq.com/openai/v1",
+      .fix = groq_fix },
+    { COMPAT_ADAPTER("cerebras", 1), .default_base = "https://api.cerebras.ai/v1",
+      .fix = cerebras_fix },
+    { COMPAT_ADAPTER("sambanova", 1), .default_base = "https://api.sambanova.ai/v1" },
+    { COMPAT_ADAPTER("together", 1), .default_base = "https://api.together.ai/v1" },
+    { COMPAT_ADAPTER("fireworks", 1), .default_base = "https://api.fireworks.ai/inference/v1" },
+    { COMPAT_ADAPTER("perplexity", 1), .default_base = "https://api.perplexity.ai",
+      .fix = perplexity_fix },
+    { COMPAT_ADAPTER("ai21", 0), .default_base = "https://api.ai21.com/studio/v1",
+      .fix = ai21_fix },
+    { COMPAT_ADAPTER("deepinfra", 1), .default_base = "https://api.deepinfra.com/v1/openai" },
+    { COMPAT_ADAPTER("nebius", 1), .default_base = "https://api.tokenfactory.nebius.com/v1" },
+    { COMPAT_ADAPTER("novita", 1), .default_base = "https://api.novita.ai/openai" },
 };
 
 const fl_adapter_t *const fl_adapters_compat[] = {

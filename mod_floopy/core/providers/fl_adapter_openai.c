@@ -118,8 +118,13 @@ fl_error_t *fl_adapter_openai_error(const fl_call_t *call, int status, apr_table
 }
 
 const fl_adapter_t fl_adapter_openai = {
-    "openai", 1, NULL,
-    openai_check, openai_configure, NULL, openai_prepare, fl_adapter_openai_response,
-    openai_stream_open, fl_adapter_openai_stream_feed, fl_adapter_openai_error,
-    NULL
+    .type = "openai",
+    .vision = 1,
+    .check = openai_check,
+    .configure = openai_configure,
+    .prepare = openai_prepare,
+    .response = fl_adapter_openai_response,
+    .stream_open = openai_stream_open,
+    .stream_feed = fl_adapter_openai_stream_feed,
+    .error = fl_adapter_openai_error,
 };
