@@ -652,14 +652,8 @@ static fl_error_t *anthropic_error(const fl_call_t *call, int status, apr_table_
 }
 
 const fl_adapter_t fl_adapter_anthropic = {
-    .type = "anthropic",
-    .vision = 1,
-    .options = anthropic_options,
-    .check = anthropic_check,
-    .configure = anthropic_configure,
-    .prepare = anthropic_prepare,
-    .response = anthropic_response,
-    .stream_open = anthropic_stream_open,
-    .stream_feed = anthropic_stream_feed,
-    .error = anthropic_error,
+    .type = "anthropic", .vision = 1, .options = anthropic_options,
+    .check = anthropic_check, .configure = anthropic_configure,
+    .prepare = anthropic_prepare, .response = anthropic_response, .error = anthropic_error,
+    .stream_open = anthropic_stream_open, .stream_feed = anthropic_stream_feed,
 };

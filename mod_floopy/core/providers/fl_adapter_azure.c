@@ -125,14 +125,8 @@ static fl_error_t *azure_error(const fl_call_t *call, int status, apr_table_t *h
 }
 
 const fl_adapter_t fl_adapter_azure = {
-    .type = "azure",
-    .vision = 1,
-    .options = azure_options,
-    .check = azure_check,
-    .configure = azure_configure,
-    .prepare = azure_prepare,
-    .response = fl_adapter_openai_response,
-    .stream_open = azure_stream_open,
-    .stream_feed = fl_adapter_openai_stream_feed,
-    .error = azure_error,
+    .type = "azure", .vision = 1, .options = azure_options,
+    .check = azure_check, .configure = azure_configure,
+    .prepare = azure_prepare, .response = fl_adapter_openai_response, .error = azure_error,
+    .stream_open = azure_stream_open, .stream_feed = fl_adapter_openai_stream_feed,
 };

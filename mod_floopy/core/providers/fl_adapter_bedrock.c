@@ -810,15 +810,9 @@ static fl_error_t *bedrock_error(const fl_call_t *call, int status, apr_table_t 
 }
 
 const fl_adapter_t fl_adapter_bedrock = {
-    .type = "bedrock",
-    .vision = 1,
-    .options = bedrock_options,
-    .check = bedrock_check,
-    .configure = bedrock_configure,
-    .prepare = bedrock_prepare,
-    .response = bedrock_response,
-    .stream_open = bedrock_stream_open,
-    .stream_feed = bedrock_stream_feed,
-    .error = bedrock_error,
+    .type = "bedrock", .vision = 1, .options = bedrock_options,
+    .check = bedrock_check, .configure = bedrock_configure,
+    .prepare = bedrock_prepare, .response = bedrock_response, .error = bedrock_error,
+    .stream_open = bedrock_stream_open, .stream_feed = bedrock_stream_feed,
     .stream_close = bedrock_stream_close,
 };

@@ -544,12 +544,8 @@ static fl_error_t *cohere_error(const fl_call_t *call, int status, apr_table_t *
 }
 
 const fl_adapter_t fl_adapter_cohere = {
-    .type = "cohere",
-    .vision = 1,
+    .type = "cohere", .vision = 1,
     .configure = cohere_configure,
-    .prepare = cohere_prepare,
-    .response = cohere_response,
-    .stream_open = cohere_stream_open,
-    .stream_feed = cohere_stream_feed,
-    .error = cohere_error,
+    .prepare = cohere_prepare, .response = cohere_response, .error = cohere_error,
+    .stream_open = cohere_stream_open, .stream_feed = cohere_stream_feed,
 };

@@ -755,26 +755,15 @@ static apr_status_t gem_stream_feed(fl_stream_t *s, const char *buf, apr_size_t 
 }
 
 const fl_adapter_t fl_adapter_gemini = {
-    .type = "gemini",
-    .vision = 1,
+    .type = "gemini", .vision = 1,
     .configure = gemini_configure,
-    .prepare = gemini_prepare,
-    .response = gem_response,
-    .stream_open = gem_stream_open,
-    .stream_feed = gem_stream_feed,
-    .error = gem_error,
+    .prepare = gemini_prepare, .response = gem_response, .error = gem_error,
+    .stream_open = gem_stream_open, .stream_feed = gem_stream_feed,
 };
 
 const fl_adapter_t fl_adapter_vertex = {
-    .type = "vertex",
-    .vision = 1,
-    .options = vertex_options,
-    .check = vertex_check,
-    .configure = vertex_configure,
-    .child_init = vertex_child_init,
-    .prepare = vertex_prepare,
-    .response = gem_response,
-    .stream_open = gem_stream_open,
-    .stream_feed = gem_stream_feed,
-    .error = gem_error,
+    .type = "vertex", .vision = 1, .options = vertex_options,
+    .check = vertex_check, .configure = vertex_configure, .child_init = vertex_child_init,
+    .prepare = vertex_prepare, .response = gem_response, .error = gem_error,
+    .stream_open = gem_stream_open, .stream_feed = gem_stream_feed,
 };

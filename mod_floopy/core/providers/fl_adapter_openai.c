@@ -193,13 +193,9 @@ fl_error_t *fl_adapter_openai_error(const fl_call_t *call, int status, apr_table
 }
 
 const fl_adapter_t fl_adapter_openai = {
-    .type = "openai",
-    .vision = 1,
-    .check = openai_check,
-    .configure = fl_adapter_openai_configure,
-    .prepare = openai_prepare,
-    .response = fl_adapter_openai_response,
-    .stream_open = openai_stream_open,
-    .stream_feed = fl_adapter_openai_stream_feed,
+    .type = "openai", .vision = 1,
+    .check = openai_check, .configure = fl_adapter_openai_configure,
+    .prepare = openai_prepare, .response = fl_adapter_openai_response,
     .error = fl_adapter_openai_error,
+    .stream_open = openai_stream_open, .stream_feed = fl_adapter_openai_stream_feed,
 };
