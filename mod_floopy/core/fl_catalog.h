@@ -55,7 +55,9 @@ typedef struct fl_catalog_t {
 
 fl_catalog_t *fl_catalog_create(apr_pool_t *p);
 
-/* Parses "type=openai base_url=... key_env=..." style options; returns an error text or NULL. */
+/* Parses "type=openai base_url=... key_env=..." style options; returns an error text or NULL.
+ * This and fl_catalog_resolve live in providers/fl_catalog_provider.c: both ask the
+ * provider's adapter, which the shared ground does not know. */
 const char *fl_catalog_add_provider(fl_catalog_t *c, apr_pool_t *p, const char *name,
                                     const char *const *opts, int nopts);
 const char *fl_catalog_add_model(fl_catalog_t *c, apr_pool_t *p, const char *id,
@@ -65,6 +67,11 @@ const char *fl_catalog_add_route(fl_catalog_t *c, apr_pool_t *p, const char *nam
 
 /* Resolves environment and files (base URLs, credentials); an error text or NULL. */
 const char *fl_catalog_resolve(fl_catalog_t *c, apr_pool_t *p);
+
+/* The two halves' common checks of configuration text: a name of letters, digits, '-', '_',
+ * '.'; "key=value" split into key and value (0 when there is no '='). */
+int fl_catalog_name_valid(const char *s);
+int fl_catalog_split_opt(apr_pool_t *p, const char *opt, const char **k, const char **v);
 
 /* What a client's "model" names: a route, or a pinned provider/model. A pinned model with no
  * price line is made up in p, unpriced. APR_NOTFOUND when neither exists. */

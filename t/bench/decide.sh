@@ -8,7 +8,8 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 # shellcheck disable=SC2046
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter \
-  $(apr-1-config --cflags --cppflags --includes) $(apu-1-config --includes) -I"$CORE" \
-  "$ROOT/t/bench/decide.c" "$CORE"/*.c -o "$OUT/decide" \
+  $(apr-1-config --cflags --cppflags --includes) $(apu-1-config --includes) \
+  -I"$CORE" -I"$CORE/providers" -I"$CORE/route" \
+  "$ROOT/t/bench/decide.c" "$CORE"/*.c "$CORE"/*/*.c -o "$OUT/decide" \
   $(apr-1-config --link-ld --libs) $(apu-1-config --link-ld --libs) -ljansson -lcurl -lcrypto -lm
 "$OUT/decide" "$@"

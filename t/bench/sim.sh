@@ -15,12 +15,12 @@ CORE=$ROOT/mod_floopy/core
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-router=$CORE/fl_router.c
+router=$CORE/route/fl_router.c
 if [ -n "${SIM_ROUTER_PATCH:-}" ]; then
-  mkdir -p "$TMP/a/mod_floopy/core"
-  cp "$CORE/fl_router.c" "$TMP/a/mod_floopy/core/fl_router.c"
+  mkdir -p "$TMP/a/mod_floopy/core/route"
+  cp "$CORE/route/fl_router.c" "$TMP/a/mod_floopy/core/route/fl_router.c"
   patch -s -d "$TMP/a" -p1 <"$SIM_ROUTER_PATCH" || { echo "sim: $SIM_ROUTER_PATCH does not apply" >&2; exit 2; }
-  router=$TMP/a/mod_floopy/core/fl_router.c
+  router=$TMP/a/mod_floopy/core/route/fl_router.c
   echo "fl_router.c with $SIM_ROUTER_PATCH applied"
 fi
 
@@ -28,8 +28,8 @@ fi
 # route and its models are built by the program as the catalog would.
 # shellcheck disable=SC2046
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter \
-  $(apr-1-config --cflags --cppflags --includes) -I"$CORE" \
-  "$ROOT/t/bench/sim.c" "$router" "$CORE/fl_learn.c" "$CORE/fl_rng.c" "$CORE/fl_decision.c" \
+  $(apr-1-config --cflags --cppflags --includes) -I"$CORE" -I"$CORE/route" \
+  "$ROOT/t/bench/sim.c" "$router" "$CORE/route/fl_learn.c" "$CORE/fl_rng.c" "$CORE/fl_decision.c" \
   "$CORE/fl_util.c" "$CORE/fl_json.c" -o "$TMP/sim" \
   $(apr-1-config --link-ld --libs) -ljansson -lcrypto -lm || exit 2
 

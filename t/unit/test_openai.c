@@ -1,5 +1,6 @@
 #include <apr_strings.h>
 #include "fl_test.h"
+#include "fl_chat_request.h"
 #include "fl_openai.h"
 
 static const char *parse_err(apr_pool_t *p, const char *body)

@@ -15,7 +15,7 @@
 #include "fl_adapter.h"
 #include "fl_gtoken.h"
 #include "fl_json.h"
-#include "fl_oai_build.h"
+#include "fl_chat_build.h"
 #include "fl_sse.h"
 
 #define MAX_SSE_EVENT (8 * 1024 * 1024)
@@ -755,15 +755,15 @@ static apr_status_t gem_stream_feed(fl_stream_t *s, const char *buf, apr_size_t 
 }
 
 const fl_adapter_t fl_adapter_gemini = {
-    "gemini", 1, NULL,
-    NULL, gemini_configure, NULL, gemini_prepare, gem_response,
-    gem_stream_open, gem_stream_feed, gem_error,
-    NULL
+    .type = "gemini", .vision = 1,
+    .configure = gemini_configure,
+    .prepare = gemini_prepare, .response = gem_response, .error = gem_error,
+    .stream_open = gem_stream_open, .stream_feed = gem_stream_feed,
 };
 
 const fl_adapter_t fl_adapter_vertex = {
-    "vertex", 1, vertex_options,
-    vertex_check, vertex_configure, vertex_child_init, vertex_prepare, gem_response,
-    gem_stream_open, gem_stream_feed, gem_error,
-    NULL
+    .type = "vertex", .vision = 1, .options = vertex_options,
+    .check = vertex_check, .configure = vertex_configure, .child_init = vertex_child_init,
+    .prepare = vertex_prepare, .response = gem_response, .error = gem_error,
+    .stream_open = gem_stream_open, .stream_feed = gem_stream_feed,
 };

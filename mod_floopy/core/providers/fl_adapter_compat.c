@@ -2,28 +2,22 @@
  * Fireworks AI, Perplexity, AI21, DeepInfra, Nebius, Novita): OpenAI's wire format with a
  * profile each - a default base URL, whether images are taken, and the provider's documented
  * quirks applied to the request before it leaves (parameters it rejects dropped or converted,
- * tool-call ids it refuses rewritten). Answers, streams and errors are read as OpenAI's, with
- * the usage the providers put elsewhere (Groq's x_groq.usage, DeepSeek's cache-hit count) taken
- * too. Every quirk below names where it is documented; a profile with no fix function has none
- * documented (docs/providers.md lists them). */
+ * tool-call ids it refuses rewritten). Answers, streams and errors are read by the OpenAI
+ * adapter's own pieces (fl_adapter_openai.h), with the usage the providers put elsewhere
+ * (Groq's x_groq.usage, DeepSeek's cache-hit count) taken too. Every quirk below names where it
+ * is documented; a profile with no fix function has none documented (docs/providers.md lists
+ * them). */
 #include <string.h>
 #include <apr_strings.h>
 
-#include "fl_adapter.h"
+#include "fl_adapter_openai.h"
 #include "fl_json.h"
-#include "fl_oai_build.h"
-#include "fl_sse.h"
-
-#define MAX_SSE_EVENT (8 * 1024 * 1024)
-
-/* Rewrites the upstream body (a private copy) for one provider; an error for what it cannot
- * take at all. */
-typedef fl_error_t *compat_fix_fn(apr_pool_t *p, json_t *body, const char *model);
+#include "fl_chat_build.h"
 
 typedef struct compat_profile_t {
     fl_adapter_t adapter;        /* first, so the catalog's pv->adapter leads back here */
     const char *default_base;    /* used when neither base_url nor base_url_env gives one */
-    compat_fix_fn *fix;          /* NULL: no request quirk documented */
+    fl_openai_fix_fn *fix;       /* NULL: no request quirk documented */
 } compat_profile_t;
 
 static const compat_profile_t *profile_of(const fl_provider_t *pv)
@@ -264,46 +258,20 @@ static const char *compat_configure(fl_provider_t *pv, apr_pool_t *p)
 {
     const compat_profile_t *prof = profile_of(pv);
     if (!pv->resolved_base) pv->resolved_base = prof->default_base;
-    pv->chat_url = apr_pstrcat(p, pv->resolved_base, "/chat/completions", NULL);
-    return NULL;
+    return fl_adapter_openai_configure(pv, p);
 }
 
 static fl_error_t *compat_prepare(const fl_call_t *call, fl_upstream_t *up)
 {
     const fl_provider_t *pv = call->provider;
     const compat_profile_t *prof = profile_of(pv);
-    apr_size_t len;
-    const char *text;
-    json_t *body;
-    fl_error_t *e = NULL;
 
     if (!prof->adapter.vision && has_images(call->cr->root)) {
         return fl_error_make(call->pool, 400, "invalid_request_error", "unsupported_content",
                              "messages", "provider %s (type %s) does not take image input",
                              pv->name, pv->type);
     }
-    /* OpenAI's body (model name, include_usage asked for in streams), then the profile's
-     * fixes on a private parse of it: the client's request stays as it was for fallbacks. */
-    text = fl_openai_upstream_body(call->pool, call->cr, call->model->name, &len);
-    if (prof->fix) {
-        body = fl_json_pool_own(call->pool, json_loadb(text, len, 0, NULL));
-        if (!json_is_object(body)) {
-            return fl_error_make(call->pool, 500, "server_error", "internal_error", NULL,
-                                 "the upstream body could not be rebuilt");
-        }
-        if ((e = prof->fix(call->pool, body, call->model->name))) return e;
-        text = fl_json_dump(call->pool, body, 0);
-        len = strlen(text);
-    }
-    up->url = pv->chat_url;
-    up->body = text;
-    up->body_len = len;
-    up->accept = call->cr->stream ? "text/event-stream" : "application/json";
-    if (pv->api_key) {
-        fl_upstream_header(up, "Authorization",
-                           apr_pstrcat(call->pool, "Bearer ", pv->api_key, NULL));
-    }
-    return NULL;
+    return fl_adapter_openai_prepare(call, prof->fix, up);
 }
 
 /* Usage a provider reports outside OpenAI's fields: DeepSeek's prompt_cache_hit_tokens (its
@@ -325,95 +293,35 @@ static int mentions(const char *data, apr_size_t len, const char *what)
 static fl_error_t *compat_response(const fl_call_t *call, const char *body, apr_size_t len,
                                    const char **out, apr_size_t *outlen, fl_usage_t *usage)
 {
-    fl_error_t *e = fl_openai_parse_response(call->pool, body, len, usage);
+    fl_error_t *e = fl_adapter_openai_response(call, body, len, out, outlen, usage);
     if (!e && mentions(body, len, "prompt_cache_hit_tokens")) {
         json_t *root = json_loadb(body, len, 0, NULL);
         usage_extra(usage, json_object_get(root, "usage"));
         json_decref(root);
     }
-    *out = body;
-    *outlen = len;
     return e;
 }
-
-struct fl_stream_t {
-    fl_sse_t *sse;
-    apr_pool_t *chunk_pool;      /* cleared for every event: memory stays flat on long streams */
-    fl_usage_t *usage;
-    int strip_usage;             /* the client did not ask for the usage chunk */
-    int usage_sent;              /* a chunk with top-level usage went to the client */
-    const char *model;
-    fl_emit_cb *emit;
-    void *baton;
-};
 
 /* Usage only found off OpenAI's place: Groq's x_groq.usage on the last chunk (Groq's
  * streaming usage before it honoured stream_options, https://github.com/vercel/ai/issues/1651)
  * and DeepSeek's cache-hit count. Parsed only when the payload names them. */
-static void stream_usage_extra(fl_stream_t *s, const char *data, apr_size_t len)
+static void stream_usage_extra(fl_usage_t *usage, const char *data, apr_size_t len)
 {
     json_t *root, *xg;
     int groq = mentions(data, len, "x_groq"), ds = mentions(data, len, "prompt_cache_hit");
     if (!groq && !ds) return;
     root = json_loadb(data, len, 0, NULL);
     xg = json_object_get(json_object_get(root, "x_groq"), "usage");
-    if (json_is_object(xg) && s->usage->prompt < 0) fl_usage_from_openai(s->usage, xg);
-    usage_extra(s->usage, json_object_get(root, "usage"));
+    if (json_is_object(xg) && usage->prompt < 0) fl_usage_from_openai(usage, xg);
+    usage_extra(usage, json_object_get(root, "usage"));
     json_decref(root);
-}
-
-static apr_status_t compat_event(void *baton, const char *event, const char *data,
-                                 apr_size_t len)
-{
-    fl_stream_t *s = baton;
-    const char *out;
-    apr_size_t outlen;
-    fl_chunk_kind_e kind;
-    fl_usage_t got;
-    (void)event;
-    apr_pool_clear(s->chunk_pool);
-    /* OpenAI's top-level usage lands in got first, so a usage chunk the client received is
-     * told apart from usage found in a provider's own field */
-    fl_usage_clear(&got);
-    kind = fl_openai_stream_chunk(s->chunk_pool, data, len, s->strip_usage, &got, &out,
-                                  &outlen);
-    if (got.prompt >= 0 || got.completion >= 0) {
-        *s->usage = got;
-        if (kind == FL_CHUNK_FORWARD) s->usage_sent = 1;
-    }
-    if (kind == FL_CHUNK_DONE && !s->strip_usage && !s->usage_sent && s->usage->prompt >= 0) {
-        /* the client asked for usage and the provider gave it only in its own field */
-        fl_oai_stream_t st;
-        const char *u;
-        apr_status_t rv;
-        fl_oai_stream_init(&st, s->chunk_pool, s->model, 1);
-        u = fl_oai_usage_chunk(s->chunk_pool, &st, s->usage);
-        if (u && (rv = s->emit(s->baton, FL_CHUNK_FORWARD, u, strlen(u))) != APR_SUCCESS) {
-            return rv;
-        }
-    }
-    if (kind == FL_CHUNK_FORWARD || kind == FL_CHUNK_DROP) stream_usage_extra(s, data, len);
-    return kind == FL_CHUNK_DROP ? APR_SUCCESS : s->emit(s->baton, kind, out, outlen);
 }
 
 static apr_status_t compat_stream_open(const fl_call_t *call, fl_usage_t *usage,
                                        fl_emit_cb *emit, void *baton, fl_stream_t **ps)
 {
-    fl_stream_t *s = apr_pcalloc(call->pool, sizeof(*s));
-    apr_status_t rv = apr_pool_create(&s->chunk_pool, call->pool);
-    if (rv != APR_SUCCESS) return rv;
-    s->usage = usage;
-    s->strip_usage = !call->cr->include_usage;
-    s->model = call->model->name;
-    s->emit = emit;
-    s->baton = baton;
-    *ps = s;
-    return fl_sse_create(&s->sse, call->pool, MAX_SSE_EVENT, compat_event, s);
-}
-
-static apr_status_t compat_stream_feed(fl_stream_t *s, const char *buf, apr_size_t len)
-{
-    return fl_sse_feed(s->sse, buf, len);
+    static const fl_openai_stream_quirks_t quirks = { .usage_elsewhere = stream_usage_extra };
+    return fl_adapter_openai_stream_open(call, usage, emit, baton, &quirks, ps);
 }
 
 /* Error bodies not in OpenAI's {"error":{...}} shape, rewritten into it: Mistral's top-level
@@ -460,31 +368,39 @@ static fl_error_t *compat_error(const fl_call_t *call, int status, apr_table_t *
         body = norm;
         len = nlen;
     }
-    return fl_openai_map_upstream_error(call->pool, call->provider->name, status, headers, body,
-                                        len);
+    return fl_adapter_openai_error(call, status, headers, body, len);
 }
 
-#define PROFILE(type, vision, base, fix)                                                    \
-    { { type, vision, NULL, NULL, compat_configure, NULL, compat_prepare, compat_response,   \
-        compat_stream_open, compat_stream_feed, compat_error, NULL }, base, fix }
+/* Every profile is OpenAI's wire format through the same functions; a row says what differs. */
+#define COMPAT_ADAPTER(name, takes_images)                                                       \
+    .adapter = { .type = name, .vision = takes_images, .configure = compat_configure,            \
+                 .prepare = compat_prepare, .response = compat_response,                         \
+                 .error = compat_error, .stream_open = compat_stream_open,                       \
+                 .stream_feed = fl_adapter_openai_stream_feed }
 
 /* Base URLs as each provider's OpenAI-compatibility page gives them. vision = 0 only where
  * image input is documented as absent: DeepSeek's chat API takes text only, AI21's message
  * content is a string. */
 static const compat_profile_t profiles[] = {
-    PROFILE("deepseek", 0, "https://api.deepseek.com", deepseek_fix),
-    PROFILE("mistral", 1, "https://api.mistral.ai/v1", mistral_fix),
-    PROFILE("xai", 1, "https://api.x.ai/v1", xai_fix),
-    PROFILE("groq", 1, "https://api.groq.com/openai/v1", groq_fix),
-    PROFILE("cerebras", 1, "https://api.cerebras.ai/v1", cerebras_fix),
-    PROFILE("sambanova", 1, "https://api.sambanova.ai/v1", NULL),
-    PROFILE("together", 1, "https://api.together.ai/v1", NULL),
-    PROFILE("fireworks", 1, "https://api.fireworks.ai/inference/v1", NULL),
-    PROFILE("perplexity", 1, "https://api.perplexity.ai", perplexity_fix),
-    PROFILE("ai21", 0, "https://api.ai21.com/studio/v1", ai21_fix),
-    PROFILE("deepinfra", 1, "https://api.deepinfra.com/v1/openai", NULL),
-    PROFILE("nebius", 1, "https://api.tokenfactory.nebius.com/v1", NULL),
-    PROFILE("novita", 1, "https://api.novita.ai/openai", NULL),
+    { COMPAT_ADAPTER("deepseek", 0), .default_base = "https://api.deepseek.com",
+      .fix = deepseek_fix },
+    { COMPAT_ADAPTER("mistral", 1), .default_base = "https://api.mistral.ai/v1",
+      .fix = mistral_fix },
+    { COMPAT_ADAPTER("xai", 1), .default_base = "https://api.x.ai/v1", .fix = xai_fix },
+    { COMPAT_ADAPTER("groq", 1), .default_base = "https://api.groq.com/openai/v1",
+      .fix = groq_fix },
+    { COMPAT_ADAPTER("cerebras", 1), .default_base = "https://api.cerebras.ai/v1",
+      .fix = cerebras_fix },
+    { COMPAT_ADAPTER("sambanova", 1), .default_base = "https://api.sambanova.ai/v1" },
+    { COMPAT_ADAPTER("together", 1), .default_base = "https://api.together.ai/v1" },
+    { COMPAT_ADAPTER("fireworks", 1), .default_base = "https://api.fireworks.ai/inference/v1" },
+    { COMPAT_ADAPTER("perplexity", 1), .default_base = "https://api.perplexity.ai",
+      .fix = perplexity_fix },
+    { COMPAT_ADAPTER("ai21", 0), .default_base = "https://api.ai21.com/studio/v1",
+      .fix = ai21_fix },
+    { COMPAT_ADAPTER("deepinfra", 1), .default_base = "https://api.deepinfra.com/v1/openai" },
+    { COMPAT_ADAPTER("nebius", 1), .default_base = "https://api.tokenfactory.nebius.com/v1" },
+    { COMPAT_ADAPTER("novita", 1), .default_base = "https://api.novita.ai/openai" },
 };
 
 const fl_adapter_t *const fl_adapters_compat[] = {

@@ -11,6 +11,7 @@
 #include <apr_tables.h>
 
 #include "fl_catalog.h"
+#include "fl_chat_request.h"
 #include "fl_decision.h"
 #include "fl_error.h"
 #include "fl_http.h"

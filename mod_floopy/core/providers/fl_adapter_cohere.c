@@ -23,7 +23,7 @@
 #include <apr_strings.h>
 
 #include "fl_adapter.h"
-#include "fl_oai_build.h"
+#include "fl_chat_build.h"
 #include "fl_json.h"
 #include "fl_sse.h"
 
@@ -544,8 +544,8 @@ static fl_error_t *cohere_error(const fl_call_t *call, int status, apr_table_t *
 }
 
 const fl_adapter_t fl_adapter_cohere = {
-    "cohere", 1, NULL,
-    NULL, cohere_configure, NULL, cohere_prepare, cohere_response,
-    cohere_stream_open, cohere_stream_feed, cohere_error,
-    NULL
+    .type = "cohere", .vision = 1,
+    .configure = cohere_configure,
+    .prepare = cohere_prepare, .response = cohere_response, .error = cohere_error,
+    .stream_open = cohere_stream_open, .stream_feed = cohere_stream_feed,
 };

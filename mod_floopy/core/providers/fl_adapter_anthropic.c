@@ -9,7 +9,7 @@
 
 #include "fl_adapter.h"
 #include "fl_json.h"
-#include "fl_oai_build.h"
+#include "fl_chat_build.h"
 #include "fl_sse.h"
 
 #define DEFAULT_BASE "https://api.anthropic.com"
@@ -652,8 +652,8 @@ static fl_error_t *anthropic_error(const fl_call_t *call, int status, apr_table_
 }
 
 const fl_adapter_t fl_adapter_anthropic = {
-    "anthropic", 1, anthropic_options,
-    anthropic_check, anthropic_configure, NULL, anthropic_prepare, anthropic_response,
-    anthropic_stream_open, anthropic_stream_feed, anthropic_error,
-    NULL
+    .type = "anthropic", .vision = 1, .options = anthropic_options,
+    .check = anthropic_check, .configure = anthropic_configure,
+    .prepare = anthropic_prepare, .response = anthropic_response, .error = anthropic_error,
+    .stream_open = anthropic_stream_open, .stream_feed = anthropic_stream_feed,
 };

@@ -1,6 +1,6 @@
-/* OpenAI's Chat Completions wire format, the one clients speak to the gateway and the one the
- * OpenAI-type providers speak back: request checks, upstream bodies, responses, stream chunks
- * and errors. */
+/* OpenAI's Chat Completions wire format as the OpenAI-type providers speak it: upstream bodies,
+ * answers, stream chunks and errors, and a stream's chunks gathered back into one answer. The
+ * client's request it starts from is fl_chat_request.h's. */
 #ifndef FL_OPENAI_H
 #define FL_OPENAI_H
 
@@ -8,20 +8,9 @@
 #include <apr_tables.h>
 #include <jansson.h>
 
-#include "fl_error.h"
+#include "fl_chat_request.h"
 #include "fl_decision.h"
-
-typedef struct fl_chat_request_t {
-    json_t *root;                /* owned by the pool it was parsed in */
-    const char *model;
-    int stream;
-    int include_usage;           /* the client asked for the usage chunk */
-    int has_images;              /* some message holds an image_url part */
-} fl_chat_request_t;
-
-/* Parses and checks a client's body; NULL and *perr on a bad request. */
-fl_chat_request_t *fl_openai_parse_request(apr_pool_t *p, const char *body, apr_size_t len,
-                                           fl_error_t **perr);
+#include "fl_error.h"
 
 /* The body to send upstream: the client's, with the provider's model name, and in a stream
  * include_usage switched on so the gateway always learns the usage. */

@@ -1,7 +1,7 @@
 #include <string.h>
 #include <apr_strings.h>
 
-#include "fl_oai_build.h"
+#include "fl_chat_build.h"
 #include "fl_adapter.h"
 #include "fl_json.h"
 #include "fl_error.h"

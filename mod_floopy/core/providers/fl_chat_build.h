@@ -1,8 +1,8 @@
 /* Building OpenAI-shaped answers for adapters that translate from another wire format, and
  * reading the parts of OpenAI requests every translator needs. One place, so every adapter
  * produces the same shapes the official clients expect. */
-#ifndef FL_OAI_BUILD_H
-#define FL_OAI_BUILD_H
+#ifndef FL_CHAT_BUILD_H
+#define FL_CHAT_BUILD_H
 
 #include <apr_pools.h>
 #include <jansson.h>

@@ -16,7 +16,7 @@
 #include "fl_adapter.h"
 #include "fl_eventstream.h"
 #include "fl_json.h"
-#include "fl_oai_build.h"
+#include "fl_chat_build.h"
 #include "fl_sigv4.h"
 
 #define MAX_EVENT_MESSAGE (8 * 1024 * 1024)
@@ -810,8 +810,9 @@ static fl_error_t *bedrock_error(const fl_call_t *call, int status, apr_table_t 
 }
 
 const fl_adapter_t fl_adapter_bedrock = {
-    "bedrock", 1, bedrock_options,
-    bedrock_check, bedrock_configure, NULL, bedrock_prepare, bedrock_response,
-    bedrock_stream_open, bedrock_stream_feed, bedrock_error,
-    bedrock_stream_close
+    .type = "bedrock", .vision = 1, .options = bedrock_options,
+    .check = bedrock_check, .configure = bedrock_configure,
+    .prepare = bedrock_prepare, .response = bedrock_response, .error = bedrock_error,
+    .stream_open = bedrock_stream_open, .stream_feed = bedrock_stream_feed,
+    .stream_close = bedrock_stream_close,
 };

@@ -87,18 +87,17 @@ static fl_error_t *azure_prepare(const fl_call_t *call, fl_upstream_t *up)
     const azure_conf_t *ac = pv->adapter_conf;
     up->url = apr_pstrcat(call->pool, ac->prefix, path_segment(call->pool, call->model->name),
                           ac->suffix, NULL);
+    if (pv->api_key) fl_upstream_header(up, "api-key", pv->api_key);
     /* Azure ignores "model" (the URL names the deployment); it is sent as the deployment name so
      * the body stays a valid OpenAI request. */
-    up->body = fl_openai_upstream_body(call->pool, call->cr, call->model->name, &up->body_len);
-    up->accept = call->cr->stream ? "text/event-stream" : "application/json";
-    if (pv->api_key) fl_upstream_header(up, "api-key", pv->api_key);
-    return NULL;
+    return fl_adapter_openai_body(call, NULL, up);
 }
 
 static apr_status_t azure_stream_open(const fl_call_t *call, fl_usage_t *usage,
                                       fl_emit_cb *emit, void *baton, fl_stream_t **ps)
 {
-    return fl_adapter_openai_stream_open(call, usage, emit, baton, 1, ps);
+    static const fl_openai_stream_quirks_t filter_chunks = { .drop_filter_chunks = 1 };
+    return fl_adapter_openai_stream_open(call, usage, emit, baton, &filter_chunks, ps);
 }
 
 static int all_digits(const char *s)
@@ -126,8 +125,8 @@ static fl_error_t *azure_error(const fl_call_t *call, int status, apr_table_t *h
 }
 
 const fl_adapter_t fl_adapter_azure = {
-    "azure", 1, azure_options,
-    azure_check, azure_configure, NULL, azure_prepare, fl_adapter_openai_response,
-    azure_stream_open, fl_adapter_openai_stream_feed, azure_error,
-    NULL
+    .type = "azure", .vision = 1, .options = azure_options,
+    .check = azure_check, .configure = azure_configure,
+    .prepare = azure_prepare, .response = fl_adapter_openai_response, .error = azure_error,
+    .stream_open = azure_stream_open, .stream_feed = fl_adapter_openai_stream_feed,
 };
