@@ -14,7 +14,7 @@
 //
 // Each profile enforces what its provider documents as rejected, answering in that provider's
 // error shape, so a test that gets a normal answer proves the gateway fixed the request first
-// (sources in mod_floopy/core/fl_adapter_compat.c and docs/providers.md):
+// (sources in mod_floopy/core/providers/fl_adapter_compat.c and docs/providers.md):
 //   groq        400 on logprobs, logit_bias, top_logprobs, messages[].name, n != 1
 //   cerebras    400 on frequency_penalty, logit_bias, presence_penalty, parallel_tool_calls,
 //               service_tier
