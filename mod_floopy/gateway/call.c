@@ -229,15 +229,7 @@ static attempt_e attempt(chat_t *ch, const fl_model_t *m, fl_error_t **perr)
     apr_status_t rv;
 
     attempt_reset(ch, m);
-    if (ch->cr->has_images && !pv->adapter->vision) {
-        *perr = fl_error_make(ch->r->pool, 400, "invalid_request_error", "unsupported_content",
-                              "messages", "provider %s (type=%s) cannot take image inputs",
-                              pv->name, pv->type);
-    }
-    else {
-        *perr = pv->adapter->prepare(&ch->call, up);
-    }
-    if (*perr) {
+    if ((*perr = fl_call_prepare(&ch->call, up))) {
         fl_decision_add_attempt(ch->d, m, 0, 0, (*perr)->message);
         return (*perr)->status >= 500 ? ATT_RETRYABLE : ATT_FINAL;
     }

@@ -35,12 +35,7 @@ fl_error_t *floopy_ask(server_rec *s, apr_pool_t *p, const fl_model_t *m, const 
     call.state = apr_hash_get(proc->provider_state, &m->provider, sizeof(m->provider));
     call.now = apr_time_now();
     if (!(call.cr = fl_openai_parse_request(p, body, strlen(body), &e))) return e;
-    if (call.cr->has_images && !m->provider->adapter->vision) {
-        return fl_error_make(p, 400, "invalid_request_error", "unsupported_content", "messages",
-                             "provider %s (type=%s) cannot take image inputs",
-                             m->provider->name, m->provider->type);
-    }
-    if ((e = m->provider->adapter->prepare(&call, up))) return e;
+    if ((e = fl_call_prepare(&call, up))) return e;
     fl_upstream_request(up, m->provider, 0, &req);
     req.on_data = collect;
     req.baton = buf;

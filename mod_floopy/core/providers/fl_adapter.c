@@ -79,3 +79,14 @@ void fl_upstream_request(const fl_upstream_t *up, const fl_provider_t *pv, int s
     req->timeout_ms = stream ? 0 : pv->timeout_ms;
     req->idle_timeout_ms = pv->idle_timeout_ms;
 }
+
+fl_error_t *fl_call_prepare(const fl_call_t *call, fl_upstream_t *up)
+{
+    const fl_provider_t *pv = call->provider;
+    if (call->cr->has_images && !pv->adapter->vision) {
+        return fl_error_make(call->pool, 400, "invalid_request_error", "unsupported_content",
+                             "messages", "provider %s (type=%s) cannot take image inputs",
+                             pv->name, pv->type);
+    }
+    return pv->adapter->prepare(call, up);
+}

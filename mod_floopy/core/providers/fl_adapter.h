@@ -87,6 +87,10 @@ const fl_adapter_t *fl_adapter_find(const char *type);
 /* The types there are, for messages: "openai, anthropic, ...". */
 const char *fl_adapter_types(apr_pool_t *p);
 
+/* What to send for one call: the provider's adapter prepares it, once the request is one the
+ * provider can take at all (a 400 unsupported_content for images to a text-only provider). */
+fl_error_t *fl_call_prepare(const fl_call_t *call, fl_upstream_t *up);
+
 /* Helpers adapters share. */
 fl_upstream_t *fl_upstream_make(apr_pool_t *p);
 /* The HTTP exchange that sends up to the provider with its timeouts (a stream has no overall
