@@ -1,6 +1,7 @@
 // Shared helpers for the end-to-end tests. Everything comes from the environment that
 // t/e2e/run.mjs sets; the tests never start or configure servers themselves
-// (except restart.test.mjs, which sends `-k graceful` through httpdCtl()).
+// (except restart.test.mjs, which sends `-k graceful` through httpdCtl(), and
+// sticky-children.test.mjs, which runs an httpd of its own under FLOOPY_TEST_SERVERS).
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';

@@ -28,6 +28,10 @@ const ERROR_LOG = path.join(VAR, 'logs', 'error.log');
 const PID_FILE = path.join(VAR, 'run', 'httpd.pid');
 const LOCK_FILE = path.join(VAR, 'run', 'e2e.lock');
 const MOCK_KEY = 'e2e-mock-provider-key';
+// Servers a test starts itself beside the harness's (sticky-children.test.mjs): each in
+// SERVERS/<name>/ with run/httpd.pid and logs/error.log, which the harness rotates, scans and,
+// when a run was interrupted, stops like its own.
+const SERVERS = path.join(VAR, 'servers');
 
 // Lines of error.log at warn level or worse that the suite provokes on purpose, keyed on the
 // message's tag (each tag names one message: t/lint/log-tags.mjs checks it), with the level it
@@ -159,11 +163,50 @@ async function stopHttpd(env) {
   return false;
 }
 
-function scanErrorLog() {
-  let text;
-  try { text = fs.readFileSync(ERROR_LOG, 'utf8'); } catch (e) {
-    return { bad: [`cannot read ${ERROR_LOG}: ${e.message}`], seen: 0 };
+/** The directories of the servers tests started themselves, SERVERS/<name>. */
+function testServers() {
+  try {
+    return fs.readdirSync(SERVERS).map((n) => path.join(SERVERS, n))
+      .filter((d) => fs.statSync(d).isDirectory());
+  } catch { return []; }
+}
+
+/** A test's own server left running by an interrupted run: SIGTERM is httpd's stop. */
+async function stopTestServer(dir) {
+  const pidFile = path.join(dir, 'run', 'httpd.pid');
+  let pid;
+  try { pid = Number(fs.readFileSync(pidFile, 'utf8').trim()); } catch { return; }
+  if (pid > 0 && alive(pid)) {
+    say(`stopping httpd left by a previous run in ${dir} (pid ${pid})`);
+    try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    const deadline = Date.now() + 20000;
+    while (alive(pid) && Date.now() < deadline) await sleep(100);
+    if (alive(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   }
+  try { fs.unlinkSync(pidFile); } catch { /* absent */ }
+}
+
+function scanErrorLog() {
+  const bad = [];
+  let seen = 0;
+  // the test servers' logs count only when a test of this run started them (they are rotated
+  // at the start)
+  const logs = [ERROR_LOG, ...testServers().map((d) => path.join(d, 'logs', 'error.log'))
+    .filter((f) => fs.existsSync(f))];
+  for (const log of logs) {
+    let text;
+    try { text = fs.readFileSync(log, 'utf8'); } catch (e) {
+      bad.push(`cannot read ${log}: ${e.message}`);
+      continue;
+    }
+    const r = scanLines(text);
+    bad.push(...r.bad.map((l) => (log === ERROR_LOG ? l : `${path.relative(VAR, log)}: ${l}`)));
+    seen += r.seen;
+  }
+  return { bad, seen };
+}
+
+function scanLines(text) {
   const bad = [];
   let seen = 0;
   for (const line of text.split('\n')) {
@@ -209,6 +252,7 @@ async function main() {
   } else if (stale) {
     fs.unlinkSync(PID_FILE);
   }
+  for (const dir of testServers()) await stopTestServer(dir);
 
   // 1. database, clean
   if (runScript(['db-start'], baseEnv({ FLOOPY_DB_RESET: '1' })) !== 0) {
@@ -230,6 +274,13 @@ async function main() {
   for (const f of ['error.log', 'access.log']) {
     const p = path.join(VAR, 'logs', f);
     if (fs.existsSync(p)) fs.renameSync(p, `${p}.prev`);
+  }
+  for (const dir of testServers()) {
+    const logs = path.join(dir, 'logs');
+    if (!fs.existsSync(logs)) continue;
+    for (const f of fs.readdirSync(logs).filter((n) => n.endsWith('.log'))) {
+      fs.renameSync(path.join(logs, f), path.join(logs, `${f}.prev`));
+    }
   }
   const port = await freePort();
   const probePort = await freePort(); // disconnect.test.mjs listens there itself
@@ -279,6 +330,7 @@ async function main() {
       FLOOPY_TEST_APACHE: APACHE,
       FLOOPY_TEST_PID_FILE: PID_FILE,
       FLOOPY_TEST_ERROR_LOG: ERROR_LOG,
+      FLOOPY_TEST_SERVERS: SERVERS,
     };
     const args = ['--test', '--test-concurrency=1', '--test-timeout=180000',
       ...files.map((f) => path.join(HERE, f))];

@@ -413,6 +413,12 @@ void fl_sticky_put(fl_sticky_t *st, const char *org, const char *route, const ch
                                                   __ATOMIC_RELAXED)) {
         return;                  /* another writer is in the slot: its session wins it */
     }
+    /* the odd number must be visible before any of the new fields. The CAS's acquire orders
+     * its load only: its store may show after the fields' stores, so a reader that read a new
+     * field could still find the old even number and take the key of one session with the
+     * model of another. This fence pairs with the reader's acquire fence (Boehm's seqlock
+     * writer; no instruction on x86, a dmb on Arm). */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     __atomic_store_n(&sl->key, key, __ATOMIC_RELAXED);
     __atomic_store_n(&sl->model, fl_hash64(model, strlen(model), 0), __ATOMIC_RELAXED);
     __atomic_store_n(&sl->expires, (apr_int64_t)(now + st->ttl), __ATOMIC_RELAXED);
