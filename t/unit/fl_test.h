@@ -34,5 +34,6 @@ void test_gemini(apr_pool_t *p);
 void test_bedrock(apr_pool_t *p);
 void test_compat(apr_pool_t *p);
 void test_router(apr_pool_t *p);
+void test_cache_key(apr_pool_t *p);
 
 #endif
