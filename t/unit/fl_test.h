@@ -35,5 +35,7 @@ void test_bedrock(apr_pool_t *p);
 void test_compat(apr_pool_t *p);
 void test_router(apr_pool_t *p);
 void test_sticky(apr_pool_t *p);
+void test_cache_key(apr_pool_t *p);
+void test_cache_entry(apr_pool_t *p);
 
 #endif

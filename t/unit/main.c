@@ -9,6 +9,7 @@ static const struct { const char *name; fl_suite_fn *fn; } suites[] = {
     { "openai", test_openai }, { "decision", test_decision }, { "http", test_http },
     { "anthropic", test_anthropic }, { "gemini", test_gemini }, { "bedrock", test_bedrock },
     { "compat", test_compat }, { "router", test_router }, { "sticky", test_sticky },
+    { "cache_key", test_cache_key }, { "cache_entry", test_cache_entry },
 };
 
 int main(void)
