@@ -4,12 +4,14 @@
 
 int fl_test_passed, fl_test_failed;
 void test_limit(apr_pool_t *p);
+void test_limit_table(apr_pool_t *p);
 
 static const struct { const char *name; fl_suite_fn *fn; } suites[] = {
     { "util", test_util }, { "sse", test_sse }, { "catalog", test_catalog },
     { "openai", test_openai }, { "decision", test_decision }, { "http", test_http },
     { "anthropic", test_anthropic }, { "gemini", test_gemini }, { "bedrock", test_bedrock },
     { "compat", test_compat }, { "router", test_router }, { "limit", test_limit },
+    { "limittable", test_limit_table },
 };
 
 int main(void)
