@@ -57,7 +57,8 @@ cmd_build() {
   "$apxs" -c -o mod_floopy.la \
     -Wc,-Wall -Wc,-Wextra -Wc,-Werror -Wc,-Wno-unused-parameter -Wc,-O2 -Wc,-std=gnu11 \
     -I"$ROOT/mod_floopy" -I"$ROOT/mod_floopy/core" -I"$ROOT/mod_floopy/core/providers" \
-    -I"$ROOT/mod_floopy/core/route" -I"$ROOT/mod_floopy/core/cache" -I"$ROOT/admin" \
+    -I"$ROOT/mod_floopy/core/route" -I"$ROOT/mod_floopy/core/cache" -I"$ROOT/mod_floopy/core/limits" \
+    -I"$ROOT/admin" \
     $(SOURCES) -ljansson -lcurl -lcrypto -lm >"$ROOT/mod_floopy/build.log" 2>&1 \
     || { cat "$ROOT/mod_floopy/build.log" >&2; die "build failed"; }
   cd "$ROOT"
@@ -71,7 +72,8 @@ cmd_unit() {
   gcc -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
     $(apr-1-config --cflags --cppflags --includes) $(apu-1-config --includes) \
     -I"$ROOT/mod_floopy/core" -I"$ROOT/mod_floopy/core/providers" -I"$ROOT/mod_floopy/core/route" \
-    -I"$ROOT/mod_floopy/core/cache" -I"$ROOT/t/unit" "$ROOT"/t/unit/*.c "$ROOT"/mod_floopy/core/*.c "$ROOT"/mod_floopy/core/*/*.c \
+    -I"$ROOT/mod_floopy/core/cache" -I"$ROOT/mod_floopy/core/limits" \
+    -I"$ROOT/t/unit" "$ROOT"/t/unit/*.c "$ROOT"/mod_floopy/core/*.c "$ROOT"/mod_floopy/core/*/*.c \
     -o "$out" \
     $(apr-1-config --link-ld --libs) $(apu-1-config --link-ld --libs) -ljansson -lcurl -lcrypto -lm
   "$out"

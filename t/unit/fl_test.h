@@ -37,5 +37,7 @@ void test_router(apr_pool_t *p);
 void test_sticky(apr_pool_t *p);
 void test_cache_key(apr_pool_t *p);
 void test_cache_entry(apr_pool_t *p);
+void test_limit(apr_pool_t *p);
+void test_limit_table(apr_pool_t *p);
 
 #endif

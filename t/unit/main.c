@@ -10,6 +10,7 @@ static const struct { const char *name; fl_suite_fn *fn; } suites[] = {
     { "anthropic", test_anthropic }, { "gemini", test_gemini }, { "bedrock", test_bedrock },
     { "compat", test_compat }, { "router", test_router }, { "sticky", test_sticky },
     { "cache_key", test_cache_key }, { "cache_entry", test_cache_entry },
+    { "limit", test_limit }, { "limittable", test_limit_table },
 };
 
 int main(void)
